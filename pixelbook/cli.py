@@ -1,0 +1,130 @@
+"""``python -m pixelbook``: train, evaluate and sample from the command line.
+
+Every failure a user can cause ends in one line, ``error: ...``, and a non-zero exit; ``--debug``
+shows the traceback instead.
+"""
+
+import argparse
+import json
+import sys
+
+import torch
+
+from .errors import PixelbookError
+
+EPILOG = """examples:
+  python -m pixelbook train pixelcnn --dataset fashion_mnist --profile cpu
+  python -m pixelbook evaluate runs/cpu/pixelcnn-fashion_mnist-seed0
+  python -m pixelbook sample runs/cpu/pixelcnn-fashion_mnist-seed0 -n 16 -o grid.png"""
+
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m pixelbook", epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model, evaluate test bits/dim, sample a grid")
+    t.add_argument("model")
+    t.add_argument("--dataset", help="default: the profile's dataset")
+    t.add_argument("--profile", default="cpu", help="smoke, cpu, gpu or paper (default: cpu)")
+    t.add_argument("--steps", type=positive_int)
+    t.add_argument("--batch-size", type=positive_int)
+    t.add_argument("--lr", type=float)
+    t.add_argument("--eval-images", type=positive_int, help="evaluate on the first N test images")
+    t.add_argument("--out", help="run folder (default: runs/PROFILE/MODEL-DATASET-seedS)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    t.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    e = sub.add_parser("evaluate", help="test bits/dim of a checkpoint")
+    e.add_argument("checkpoint", help="a run folder or a weights .safetensors file")
+    e.add_argument("--dataset", help="default: the dataset it was trained on")
+    e.add_argument("--split", default="test")
+    e.add_argument("--images", type=positive_int, help="only the first N images")
+    e.add_argument("--device")
+    e.add_argument("--quiet", action="store_true")
+
+    s = sub.add_parser("sample", help="draw a grid of samples from a checkpoint")
+    s.add_argument("checkpoint")
+    s.add_argument("-n", type=positive_int, default=16)
+    s.add_argument("-o", "--output", default="samples.png")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--temperature", type=float, default=1.0)
+    s.add_argument("--naive", action="store_true", help="the uncached sampler (same images, slower)")
+    s.add_argument("--device")
+    s.add_argument("--quiet", action="store_true")
+    return p
+
+
+def cmd_train(args):
+    from .runs import train_and_evaluate
+    metrics = train_and_evaluate(args.model, args.profile, args.dataset, args.out, args.seed, args.resume,
+                                 args.steps, args.batch_size, args.lr, args.eval_images, args.device,
+                                 progress=not args.quiet)
+    run = metrics["runs"][0]
+    print(f"{run['model']} on {run['dataset']}: test {run['test_bpd']:.4f} bits/dim "
+          f"({run['eval_images']} test images), {run['train_images']} training images in "
+          f"{run['wallclock_s']:.0f} s ({run['images_per_s']} images/s) on {metrics['device']}")
+
+
+def _load(args):
+    from .checkpoint import load_model
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return load_model(args.checkpoint, device=device)
+
+
+def cmd_evaluate(args):
+    from . import data
+    from .train import evaluate
+    model, metadata = _load(args)
+    dataset = args.dataset or metadata.get("dataset")
+    if dataset is None:
+        raise PixelbookError(f"{args.checkpoint} does not say its dataset; pass --dataset")
+    image_set = data.load(dataset, args.split, levels=model.levels).subset(args.images)
+    result = evaluate(model, image_set, progress=not args.quiet)
+    print(json.dumps({"model": model.name, "dataset": dataset, "split": args.split,
+                      "images": result["images"], "bpd": round(result["bpd"], 5)}))
+
+
+def cmd_sample(args):
+    from .plots import save_grid
+    model, _ = _load(args)
+    generator = torch.Generator(model.device).manual_seed(args.seed)
+    images = model.sample(args.n, generator=generator, cache=not args.naive, temperature=args.temperature,
+                          progress=not args.quiet)
+    save_grid(images, model.levels, args.output)
+    print(f"wrote {args.n} samples of {model.name} to {args.output}")
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample}
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except PixelbookError as e:
+        if args.debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted; rerun with --resume to continue from the last checkpoint", file=sys.stderr)
+        return 130
+    return 0
+
+
+def entry_point():
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""The layer vocabulary shared by the convolutional families.
+
+Masks follow van den Oord et al. 2016 (PixelRNN, section 3.4). A pixel sees the rows above and
+the pixels to its left. Its colour channels are ordered R -> G -> B: feature maps are split into C
+contiguous groups, and at the centre tap group g may read input groups < g (mask "A", first
+layer) or <= g (mask "B", every later layer). With C = 1 there is one group, so the same layer
+serves greyscale and colour.
+"""
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def channel_groups(channels: int, groups: int) -> torch.Tensor:
+    """Group index of each of ``channels`` feature maps: contiguous blocks, R first."""
+    return torch.arange(channels) * groups // channels
+
+
+def causal_mask(out_channels, in_channels, kernel_size, mask_type, groups=1) -> torch.Tensor:
+    """[out, in, kh, kw] mask: rows above the centre, the centre row left of the centre, and the
+    centre tap itself only between allowed channel groups."""
+    kh, kw = kernel_size
+    mask = torch.zeros(out_channels, in_channels, kh, kw)
+    mask[:, :, : kh // 2] = 1                                          # rows above
+    mask[:, :, kh // 2, : kw // 2] = 1                                 # left, same row
+    out_group = channel_groups(out_channels, groups)[:, None]
+    in_group = channel_groups(in_channels, groups)[None, :]
+    centre = out_group > in_group if mask_type == "A" else out_group >= in_group
+    mask[:, :, kh // 2, kw // 2] = centre.float()
+    return mask
+
+
+class MaskedConv2d(nn.Conv2d):
+    """A 'same' convolution whose kernel is multiplied by a causal mask ("A" or "B")."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, mask_type="B", groups=1):
+        if mask_type not in ("A", "B"):
+            raise ValueError(f"mask_type must be 'A' or 'B', got {mask_type!r}")
+        kernel_size = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+        super().__init__(in_channels, out_channels, kernel_size,
+                         padding=(kernel_size[0] // 2, kernel_size[1] // 2))
+        self.mask_type, self.color_groups = mask_type, groups
+        self.register_buffer("mask", causal_mask(out_channels, in_channels, kernel_size, mask_type, groups),
+                             persistent=False)
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight * self.mask, self.bias, self.stride, self.padding)
+
+    def extra_repr(self):
+        return super().extra_repr() + f", mask_type={self.mask_type}, color_groups={self.color_groups}"
+
+
+def dilate(reach: torch.Tensor, kernel_size, mask_type: str) -> torch.Tensor:
+    """Grow a set of pixel offsets by one masked kernel's spatial taps (the centre included).
+
+    ``reach`` is a bool [H, W] grid of pixels that can influence a target; the result adds every
+    pixel one masked ``kernel_size`` step further back. Channel groups are ignored here: the
+    spatial blind spot is a property of the taps alone.
+    """
+    kh, kw = kernel_size
+    taps = causal_mask(1, 1, kernel_size, "B")[0, 0].bool()
+    if mask_type == "A":
+        taps[kh // 2, kw // 2] = False
+    grown = torch.zeros_like(reach)
+    H, W = reach.shape
+    for r, c in taps.nonzero().tolist():
+        dr, dc = r - kh // 2, c - kw // 2                              # the output at p reads p + (dr, dc)
+        src = reach[max(0, -dr): H - max(0, dr), max(0, -dc): W - max(0, dc)]
+        grown[max(0, dr): H - max(0, -dr), max(0, dc): W - max(0, -dc)] |= src
+    return grown

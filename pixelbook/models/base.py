@@ -1,0 +1,104 @@
+"""The one contract every family implements (DESIGN.md, "The model contract").
+
+A family subclasses :class:`AutoregressiveModel`, sets ``self.likelihood`` and writes
+``forward(x, y)``: int64 pixels ``[B, C, H, W]`` -> distribution parameters ``[B, P, H, W]``.
+Everything else (input checks, log-likelihoods, the per-pixel maps, sampling) lives here once.
+"""
+
+import torch
+import torch.nn as nn
+
+from .. import sampling
+from ..errors import InputError
+from ..likelihoods import scale_to_unit
+
+
+class AutoregressiveModel(nn.Module):
+    name = "base"
+
+    def __init__(self, image_shape, levels=256, num_classes=None):
+        super().__init__()
+        image_shape = tuple(int(s) for s in image_shape)
+        if len(image_shape) != 3 or min(image_shape) < 1:
+            raise InputError(f"image_shape must be (C, H, W) with positive sizes, got {image_shape}")
+        if int(levels) < 2:
+            raise InputError(f"levels must be at least 2, got {levels}")
+        self.image_shape, self.levels, self.num_classes = image_shape, int(levels), num_classes
+
+    # -- the contract ------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def sub_pixel_log_prob(self, x, y=None) -> torch.Tensor:
+        """log p(x_c,i,j | every earlier sub-pixel) for every sub-pixel: float [B, C, H, W]."""
+        self.check_input(x, y)
+        return self.likelihood.sub_pixel_log_prob(self(x, y), x)
+
+    def log_prob(self, x, y=None, per_pixel=False) -> torch.Tensor:
+        """log p(x) in nats, float [B]; with ``per_pixel`` each pixel's conditional, [B, H, W]."""
+        per_pixel_map = self.sub_pixel_log_prob(x, y).sum(1)
+        return per_pixel_map if per_pixel else per_pixel_map.flatten(1).sum(1)
+
+    @torch.no_grad()
+    def sample(self, n, y=None, generator=None, cache=True, temperature=1.0, progress=False):
+        """n images, int64 [n, C, H, W]. ``cache=False`` runs the whole network for every step and
+        must return the identical images for the same generator."""
+        return sampling.autoregressive_sample(self, n, y, generator, cache, temperature, progress)
+
+    def sampler(self, x, y=None, cache=True):
+        """A function ``(x, i, j) -> params [B, P]`` at pixel (i, j), used while sampling.
+
+        The naive one runs the whole network; families override :meth:`cached_sampler` to
+        reuse work between steps."""
+        if cache:
+            return self.cached_sampler(x, y)
+        return lambda x, i, j: self(x, y)[:, :, i, j]
+
+    def cached_sampler(self, x, y=None):
+        return self.sampler(x, y, cache=False)
+
+    def context(self, channel: int, row: int, col: int) -> torch.Tensor:
+        """Bool [C, H, W]: the sub-pixels the architecture claims sub-pixel (channel, row, col)
+        sees. The default is every earlier sub-pixel (no blind spot); the context test checks
+        the claim by perturbation in both directions."""
+        C, H, W = self.image_shape
+        earlier = torch.zeros(C, H, W, dtype=torch.bool)
+        earlier.view(C, -1)[:, : row * W + col] = True
+        earlier[:channel, row, col] = True
+        return earlier
+
+    # -- shared plumbing ---------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def check_input(self, x, y=None):
+        """One clear line for every malformed input, before it reaches torch."""
+        C, H, W = self.image_shape
+        if not isinstance(x, torch.Tensor):
+            raise InputError(f"{self.name} expects a torch.Tensor of int64 pixels, got {type(x).__name__}")
+        if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
+            raise InputError(f"{self.name} expects integer pixel values in [0, {self.levels}), got "
+                             f"{x.dtype}; quantise first, e.g. pixelbook.data.quantize")
+        if x.dim() != 4 or tuple(x.shape[1:]) != self.image_shape:
+            raise InputError(f"{self.name} expects images of shape [B, {C}, {H}, {W}], got {list(x.shape)}")
+        if x.numel() and (x.min() < 0 or x.max() >= self.levels):
+            raise InputError(f"pixel values must be in [0, {self.levels}); found min {int(x.min())}, "
+                             f"max {int(x.max())}")
+        self.check_labels(y, x.shape[0])
+
+    def check_labels(self, y, batch):
+        if y is None:
+            return
+        if self.num_classes is None:
+            raise InputError(f"{self.name} was built without num_classes, so it takes no class labels y")
+        if (not isinstance(y, torch.Tensor) or y.is_floating_point() or y.shape != (batch,)
+                or y.min() < 0 or y.max() >= self.num_classes):
+            raise InputError(f"y must be int64 [{batch}] class labels in [0, {self.num_classes})")
+
+    def unit_input(self, x: torch.Tensor) -> torch.Tensor:
+        """int pixels -> floats in [-1, 1], in the weights' dtype (float64 in the exact tests)."""
+        return scale_to_unit(x, self.levels, next(self.parameters()).dtype)

@@ -1,0 +1,85 @@
+"""Profiles: how big and how long each chapter's runs are, as plain data.
+
+One entry per (chapter, profile):
+
+- ``smoke``: seconds per chapter on 2 CPU cores, bundled data only. CI and nbval run this.
+- ``cpu``: about 10-20 minutes per chapter on 2 cores, on Fashion-MNIST.
+- ``gpu``: about 10 minutes on an H100 (an hour on a Colab T4).
+- ``paper``: the paper's hyperparameters and dataset; multi-GPU through ``torchrun``.
+"""
+
+from dataclasses import dataclass, field, replace
+
+from . import models
+from .errors import UnknownNameError, known
+from .train import TrainConfig
+
+PROFILES = ("smoke", "cpu", "gpu", "paper")
+
+
+@dataclass(frozen=True)
+class Profile:
+    dataset: str
+    models: dict                      # model name -> size knobs
+    steps: int
+    batch_size: int = 32
+    lr: float = 1e-3
+    warmup: int = 50
+    ema: float | None = None
+    levels: int | None = None         # None: the dataset's own
+    eval_images: int | None = None    # None: the whole test split
+    checkpoint_every: int = 500
+    samples: int = 16
+    extra: dict = field(default_factory=dict)   # chapter-specific knobs
+
+    def train_config(self, seed=0, **overrides) -> TrainConfig:
+        config = TrainConfig(steps=self.steps, batch_size=self.batch_size, lr=self.lr, warmup=self.warmup,
+                             ema=self.ema, checkpoint_every=self.checkpoint_every, seed=seed)
+        return replace(config, **overrides)
+
+
+ENTRIES = {
+    # PixelCNN: 7x7 mask A, residual blocks of 3x3 mask B, 256-way softmax (van den Oord 2016).
+    ("pixelcnn", "smoke"): Profile(
+        dataset="digits", models={"pixelcnn": dict(hidden=16, layers=3, output_hidden=32)},
+        steps=150, batch_size=32, lr=3e-3, warmup=10, checkpoint_every=50),
+    ("pixelcnn", "cpu"): Profile(
+        dataset="fashion_mnist", models={"pixelcnn": dict(hidden=32, layers=7, output_hidden=64)},
+        steps=3500, batch_size=32, lr=1e-3, warmup=100),
+    ("pixelcnn", "gpu"): Profile(
+        dataset="fashion_mnist", models={"pixelcnn": dict(hidden=64, layers=12, output_hidden=256)},
+        steps=12000, batch_size=64, lr=1e-3, warmup=200, ema=0.999, checkpoint_every=1000),
+    # The paper's CIFAR-10 PixelCNN: h = 128 (2h = 256 maps), 15 residual blocks, 1024 output
+    # maps (PixelRNN paper, section 5 / Table 3); the step count is ours.
+    ("pixelcnn", "paper"): Profile(
+        dataset="cifar10", models={"pixelcnn": dict(hidden=128, layers=15, output_hidden=1024)},
+        steps=200_000, batch_size=16, lr=1e-3, warmup=1000, ema=0.9995, checkpoint_every=2000),
+}
+
+
+def chapters() -> list[str]:
+    return sorted({chapter for chapter, _ in ENTRIES})
+
+
+def check_profile(profile: str):
+    if profile not in PROFILES:
+        raise UnknownNameError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
+
+
+def get(chapter: str, profile: str) -> Profile:
+    check_profile(profile)
+    if (chapter, profile) not in ENTRIES:
+        if chapter not in chapters():
+            raise UnknownNameError(f"unknown chapter {chapter!r}; known: {known(chapters())}")
+        raise UnknownNameError(f"chapter {chapter!r} has no {profile!r} profile")
+    return ENTRIES[chapter, profile]
+
+
+def for_model(model: str, profile: str) -> tuple[str, Profile]:
+    """(chapter, profile entry) of the chapter that trains ``model``."""
+    check_profile(profile)
+    for (chapter, name), entry in ENTRIES.items():
+        if name == profile and model in entry.models:
+            return chapter, entry
+    models.family(model)                                               # an unknown model: its own line
+    raise UnknownNameError(f"no {profile!r} profile trains {model}")

@@ -1,0 +1,12 @@
+"""Progress bars (tqdm) for training, evaluation and sampling, switchable in one place.
+
+``PIXELBOOK_PROGRESS=0`` silences every bar (CI logs, nbval comparisons)."""
+
+import os
+
+from tqdm.auto import tqdm
+
+
+def progress_bar(iterable=None, desc=None, enable=True, **kwargs):
+    disabled = not enable or os.environ.get("PIXELBOOK_PROGRESS", "1") == "0"
+    return tqdm(iterable, desc=desc, disable=disabled, dynamic_ncols=True, **kwargs)

@@ -1,0 +1,42 @@
+"""One autoregressive sampler for every family.
+
+All randomness is drawn up front, one block of uniforms per pixel, so the order in which the
+network is evaluated cannot change the result: the cached and the naive paths consume the same
+numbers and, given the same parameters, return the same integers. Each pixel's values come from
+its likelihood by inverse CDF.
+"""
+
+import torch
+
+from .progress import progress_bar
+
+
+def autoregressive_sample(model, n, y=None, generator=None, cache=True, temperature=1.0, progress=False,
+                          **likelihood_options):
+    C, H, W = model.image_shape
+    device = model.device
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    if y is not None:
+        y = torch.as_tensor(y, device=device)
+        y = y.expand(n) if y.dim() == 0 else y
+    model.check_labels(y, n)
+    likelihood = model.likelihood
+    noise_device = generator.device if generator is not None else torch.device("cpu")
+    noise = torch.rand(n, likelihood.noise_channels(C), H, W, generator=generator,
+                       dtype=torch.float64, device=noise_device).to(device)
+    x = torch.zeros(n, C, H, W, dtype=torch.long, device=device)
+    params_at = model.sampler(x, y, cache=cache)
+    passes = range(C) if likelihood.channels_per_pass == 1 else [None]
+    was_training = model.training
+    model.eval()
+    try:
+        for i in progress_bar(range(H), desc=f"sampling {model.name}", unit="row", enable=progress):
+            for j in range(W):
+                for channel in passes:
+                    params = params_at(x, i, j)                       # [n, P]
+                    x[:, :, i, j] = likelihood.sample(params, x[:, :, i, j], channel, noise[:, :, i, j],
+                                                      temperature, **likelihood_options)
+    finally:
+        model.train(was_training)
+    return x

@@ -1,0 +1,258 @@
+"""One training loop for every family, and the evaluation that produces test bits/dim.
+
+- Adam with linear warm-up and cosine decay (LambdaLR); optional EMA (Polyak) weights through
+  ``torch.optim.swa_utils.AveragedModel``; bf16 autocast on GPU; gradient-norm clipping.
+- The data order is a pure function of (seed, step): epoch e is ``randperm`` under seed
+  (seed, e). With the weights, optimizer, scheduler, EMA and RNG states in the checkpoint, a
+  resumed run continues exactly where the killed one stopped.
+- A checkpoint is a folder ``checkpoints/step-NNNNNNN`` written under a temporary name and
+  renamed into place, so a kill mid-write leaves the previous checkpoint whole.
+- A NaN or infinite loss stops training with its step; the last good checkpoint stays.
+"""
+
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from .checkpoint import load_state, load_trainer_state, read_weights, save_trainer_state, save_weights
+from .errors import CheckpointError, InputError, TrainingDiverged
+from .likelihoods import bits_per_dim
+from .progress import progress_bar
+
+
+@dataclass
+class TrainConfig:
+    steps: int
+    batch_size: int = 32
+    lr: float = 1e-3
+    warmup: int = 50                  # steps of linear warm-up
+    final_lr_fraction: float = 0.1    # cosine decay ends at lr * this
+    ema: float | None = None          # EMA decay, e.g. 0.999; None = no EMA
+    grad_clip: float = 1.0
+    checkpoint_every: int = 500
+    log_every: int = 10
+    seed: int = 0
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    images: int
+    wallclock_s: float                # this process's training time, summed over resumes
+    history: list = field(default_factory=list)   # [(step, train bpd averaged since last log)]
+
+
+def lr_lambda(config: TrainConfig):
+    def factor(step):
+        if step < config.warmup:
+            return (step + 1) / config.warmup
+        progress = (step - config.warmup) / max(1, config.steps - config.warmup)
+        cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        return config.final_lr_fraction + (1 - config.final_lr_fraction) * cosine
+    return factor
+
+
+def batch_indices(n_images, batch_size, seed, step, rank=0, world=1):
+    """The images of global step ``step`` for process ``rank``: epoch permutations drawn from
+    (seed, epoch), the last partial batch of an epoch dropped."""
+    global_batch = batch_size * world
+    per_epoch = n_images // global_batch
+    if per_epoch == 0:
+        raise InputError(f"batch size {global_batch} is larger than the {n_images} training images")
+    epoch, k = divmod(step, per_epoch)
+    order = torch.randperm(n_images, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+    start = k * global_batch + rank * batch_size
+    return order[start: start + batch_size]
+
+
+def checkpoints(out_dir) -> list[Path]:
+    folder = Path(out_dir) / "checkpoints"
+    return sorted(folder.glob("step-[0-9]*")) if folder.is_dir() else []
+
+
+def _rng_state():
+    state = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state):
+    torch.set_rng_state(state["cpu"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class LogLikelihood(torch.nn.Module):
+    """``log_prob`` as a module's forward, so a wrapper such as DDP sees the whole objective."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x, y=None):
+        return self.model.log_prob(x, y)
+
+
+class Trainer:
+    """Owns the optimisation state of one run, so saving and resuming are two small methods."""
+
+    def __init__(self, model, images, labels, config: TrainConfig, out_dir=None, rank=0, world=1,
+                 wrap=None):
+        self.model, self.images, self.labels, self.config = model, images, labels, config
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.rank, self.world = rank, world
+        objective = LogLikelihood(model)
+        self.net = wrap(objective) if wrap is not None else objective   # e.g. DistributedDataParallel
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(config))
+        self.ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
+                    if config.ema else None)
+        self.step, self.wallclock, self.history = 0, 0.0, []
+
+    @property
+    def eval_model(self):
+        """The weights to evaluate and sample with: the EMA average when there is one."""
+        return self.ema.module if self.ema is not None else self.model
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def save(self):
+        if self.out_dir is None or self.rank != 0:
+            return
+        final = self.out_dir / "checkpoints" / f"step-{self.step:07d}"
+        tmp = final.with_name(final.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        save_weights(self.model, tmp / "model.safetensors", extra={"step": self.step})
+        if self.ema is not None:
+            save_weights(self.ema.module, tmp / "ema.safetensors", extra={"step": self.step})
+        save_trainer_state({
+            "step": self.step, "wallclock": self.wallclock, "history": self.history,
+            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            "ema_n_averaged": self.ema.n_averaged if self.ema is not None else None,
+            "rng": _rng_state(), "config": asdict(self.config),
+        }, tmp / "trainer.pt")
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)                                              # atomic on one filesystem
+        for old in checkpoints(self.out_dir)[:-2]:                     # keep the last two
+            shutil.rmtree(old, ignore_errors=True)
+
+    def resume(self) -> bool:
+        """Continue from the newest checkpoint in ``out_dir``; False when there is none."""
+        found = checkpoints(self.out_dir) if self.out_dir is not None else []
+        if not found:
+            return False
+        folder = found[-1]
+        state = load_trainer_state(folder / "trainer.pt")
+        saved = {k: v for k, v in state["config"].items() if k != "log_every"}
+        now = {k: v for k, v in asdict(self.config).items() if k != "log_every"}
+        if saved != now:
+            diff = ", ".join(f"{k} {saved.get(k)} -> {now.get(k)}" for k in now if saved.get(k) != now[k])
+            raise CheckpointError(f"{folder} was trained with other settings ({diff}); "
+                                  f"use another --out or the same settings")
+        load_state(self.model, read_weights(folder / "model.safetensors")[0], folder)
+        if self.ema is not None:
+            load_state(self.ema.module, read_weights(folder / "ema.safetensors")[0], folder)
+            self.ema.n_averaged.fill_(state["ema_n_averaged"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        _set_rng_state(state["rng"])
+        self.step, self.wallclock, self.history = state["step"], state["wallclock"], state["history"]
+        return True
+
+    # -- the loop --------------------------------------------------------------------------
+    def batch(self, step):
+        idx = batch_indices(len(self.images), self.config.batch_size, self.config.seed, step,
+                            self.rank, self.world)
+        x = self.images[idx].to(self.model.device, non_blocking=True)
+        y = self.labels[idx].to(self.model.device) if getattr(self.model, "num_classes", None) else None
+        return x, y
+
+    def train_step(self, x, y):
+        dims = math.prod(self.model.image_shape)
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=x.is_cuda)
+        with autocast:
+            loss = bits_per_dim(self.net(x, y), dims).mean()
+        if not torch.isfinite(loss):
+            last = checkpoints(self.out_dir)[-1].name if self.out_dir and checkpoints(self.out_dir) else "none"
+            raise TrainingDiverged(f"loss became {loss.item()} at step {self.step + 1}; "
+                                   f"training stopped, last good checkpoint: {last}")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+        return loss.detach()
+
+    def run(self, progress=True) -> TrainResult:
+        config = self.config
+        self.model.train()
+        running, count = torch.zeros((), device=self.model.device), 0
+        bar = progress_bar(total=config.steps, initial=self.step, desc=f"training {self.model.name}",
+                           unit="step", enable=progress and self.rank == 0)
+        try:
+            while self.step < config.steps:
+                start = time.perf_counter()
+                loss = self.train_step(*self.batch(self.step))
+                self.step += 1
+                running += loss
+                count += 1
+                if self.step % config.log_every == 0 or self.step == config.steps:
+                    mean = (running / count).item()
+                    self.history.append((self.step, mean))
+                    bar.set_postfix(bpd=f"{mean:.3f}")
+                    running.zero_()
+                    count = 0
+                self.wallclock += time.perf_counter() - start
+                bar.update(1)
+                if self.step % config.checkpoint_every == 0 or self.step == config.steps:
+                    self.save()
+        finally:
+            bar.close()
+        images = self.step * config.batch_size * self.world
+        return TrainResult(self.step, images, self.wallclock, self.history)
+
+
+def train(model, train_set, config: TrainConfig, out_dir=None, resume=False, progress=True):
+    """Train ``model`` on an :class:`pixelbook.data.ImageSet`; returns (TrainResult, eval model)."""
+    trainer = Trainer(model, train_set.images, train_set.labels, config, out_dir)
+    if resume:
+        trainer.resume()
+    result = trainer.run(progress)
+    return result, trainer.eval_model
+
+
+@torch.no_grad()
+def evaluate(model, image_set, batch_size=256, progress=True, per_pixel=False):
+    """Test bits/dim from ``log_prob`` over every image of ``image_set`` (take ``.subset(n)``
+    for a declared subset). Returns {"bpd", "images", "nats"} and, with ``per_pixel``, the mean
+    per-pixel bits map [H, W]."""
+    was_training = model.training
+    model.eval()
+    dims = math.prod(model.image_shape)
+    total, bits_map = torch.zeros((), dtype=torch.float64), None
+    conditional = getattr(model, "num_classes", None)
+    try:
+        for start in progress_bar(range(0, len(image_set), batch_size), desc=f"evaluating {model.name}",
+                                  unit="batch", enable=progress):
+            x = image_set.images[start: start + batch_size].to(model.device)
+            y = image_set.labels[start: start + batch_size].to(model.device) if conditional else None
+            logp_map = model.log_prob(x, y, per_pixel=True).double()   # [B, H, W]
+            total += logp_map.sum().cpu()
+            if per_pixel:
+                bits = -logp_map.sum(0).cpu() / math.log(2)
+                bits_map = bits if bits_map is None else bits_map + bits
+    finally:
+        model.train(was_training)
+    n = len(image_set)
+    result = {"bpd": float(bits_per_dim(total, dims * n)), "images": n, "nats": float(-total / n)}
+    if per_pixel:
+        result["bits_map"] = bits_map / n
+    return result

@@ -1,0 +1,195 @@
+"""The model contract, run over every registered family (DESIGN.md, "The model contract").
+
+A new family is covered the day it is registered. All exactness checks run in float64, where a
+masked-out weight contributes exactly nothing, so "unchanged" means bit-identical.
+"""
+
+import itertools
+import math
+
+import pytest
+import torch
+from scipy.stats import chisquare
+
+import pixelbook as pb
+from pixelbook.errors import InputError, UnknownNameError
+
+NAMES = pb.models.names()
+TINY = [((1, 2, 3), 4), ((3, 2, 2), 2)]             # every image enumerable: 4096 each
+
+
+def build(name, shape, levels, seed=0, **size):
+    torch.manual_seed(seed)
+    return pb.models.create(name, shape, levels, **size).double().eval()
+
+
+def all_images(shape, levels):
+    values = torch.tensor(list(itertools.product(range(levels), repeat=math.prod(shape))))
+    return values.view(-1, *shape)
+
+
+def earlier_than(shape, c, i, j):
+    """Bool [C, H, W]: sub-pixels strictly before (c, i, j) in raster order, R -> G -> B."""
+    C, H, W = shape
+    earlier = torch.zeros(shape, dtype=torch.bool)
+    earlier.view(C, -1)[:, : i * W + j] = True
+    earlier[:c, i, j] = True
+    return earlier
+
+
+def dependence(model, bases):
+    """dep[t, s]: does sub-pixel t's conditional log-prob change when sub-pixel s changes?
+
+    Every sub-pixel s of every base image is set to each other value in turn. Returns a bool
+    tensor [C, H, W, C, H, W] (target, source); the diagonal (t = s) is left False."""
+    C, H, W = model.image_shape
+    L = model.levels
+    dep = torch.zeros(C, H, W, C, H, W, dtype=torch.bool)
+    with torch.no_grad():
+        for x in bases:
+            base = model.sub_pixel_log_prob(x[None])[0]
+            for s in itertools.product(range(C), range(H), range(W)):
+                variants = x.repeat(L - 1, 1, 1, 1)
+                variants[(slice(None), *s)] = torch.tensor([v for v in range(L) if v != x[s]])
+                changed = (model.sub_pixel_log_prob(variants) != base).any(0)   # float64: masked = bit-identical
+                changed[s] = False
+                dep[(..., *s)] |= changed
+    return dep
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("shape,levels", TINY)
+def test_exact_normalisation(name, shape, levels):
+    model = build(name, shape, levels)
+    with torch.no_grad():
+        log_p = torch.cat([model.log_prob(x) for x in all_images(shape, levels).split(1024)])
+    assert torch.isfinite(log_p).all()
+    assert abs(log_p.exp().sum().item() - 1.0) < 1e-5
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("shape,levels", [((1, 5, 5), 4), ((3, 4, 4), 3), ((1, 12, 12), 2)])
+def test_causality_and_context(name, shape, levels):
+    """No conditional depends on its own or a later sub-pixel; every sub-pixel the family claims
+    to see does change it (and nothing else does), blind spots included."""
+    model = build(name, shape, levels)
+    bases = torch.randint(0, levels, (3, *shape), generator=torch.Generator().manual_seed(1))
+    dep = dependence(model, bases)
+    for t in itertools.product(*map(range, shape)):
+        claimed = model.context(*t)
+        assert not (claimed & ~earlier_than(shape, *t)).any(), f"{name} claims a later sub-pixel for {t}"
+        assert not (dep[t] & ~earlier_than(shape, *t)).any(), f"{name}: {t} depends on a later sub-pixel"
+        assert torch.equal(dep[t], claimed), (
+            f"{name}: {t} sees {dep[t].nonzero().tolist()} but claims {claimed.nonzero().tolist()}")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_conditionals_sum_to_one(name):
+    """Every sub-pixel's conditional, and every pixel's joint over its own levels^C colours,
+    carries probability exactly 1 whatever the rest of the image holds. (A conditional that
+    peeks at its own value fails here: the dependence test cannot see a self-loop.)"""
+    shape, levels = (3, 3, 3), 4
+    model = build(name, shape, levels)
+    x = torch.randint(0, levels, shape, generator=torch.Generator().manual_seed(2))
+    colours = torch.tensor(list(itertools.product(range(levels), repeat=shape[0])))  # [L^C, C]
+    for i, j in itertools.product(range(shape[1]), range(shape[2])):
+        batch = x.repeat(len(colours), 1, 1, 1)
+        batch[:, :, i, j] = colours
+        with torch.no_grad():
+            per_pixel = model.log_prob(batch, per_pixel=True)[:, i, j]
+            per_sub_pixel = model.sub_pixel_log_prob(batch)[:, :, i, j]
+        assert abs(per_pixel.exp().sum().item() - 1.0) < 1e-9
+        for c in range(shape[0]):
+            rest_fixed = (colours[:, :c] == x[:c, i, j]).all(1) & (colours[:, c + 1:] == x[c + 1:, i, j]).all(1)
+            assert rest_fixed.sum() == levels
+            assert abs(per_sub_pixel[rest_fixed, c].exp().sum().item() - 1.0) < 1e-9
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_per_pixel_maps_sum_to_log_prob(name):
+    model = build(name, (3, 4, 5), 16)
+    x = torch.randint(0, 16, (4, 3, 4, 5))
+    per_pixel = model.log_prob(x, per_pixel=True)
+    assert per_pixel.shape == (4, 4, 5)
+    torch.testing.assert_close(per_pixel.sum((1, 2)), model.log_prob(x), rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("shape", [(1, 2, 2), (3, 1, 2)])
+def test_samples_follow_log_prob(name, shape):
+    """Chi-square of 6000 samples against exp(log_prob) over every image of a tiny shape."""
+    model = build(name, shape, 2, seed=3)
+    with torch.no_grad():
+        for p in model.parameters():          # sharpen the random model so the test has power
+            p.mul_(3.0)
+    images = all_images(shape, 2)
+    probs = model.log_prob(images).exp().detach()
+    samples = model.sample(6000, generator=torch.Generator().manual_seed(4))
+    index = (samples.flatten(1) * (2 ** torch.arange(samples[0].numel() - 1, -1, -1))).sum(1)
+    observed = torch.bincount(index, minlength=len(images)).double()
+    assert probs.max() > 2 * probs.min(), "the model is too uniform for the test to have power"
+    assert chisquare(observed.numpy(), (probs / probs.sum() * 6000).numpy()).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("shape,levels", [((3, 4, 4), 4), ((1, 6, 6), 256)])
+def test_cached_and_naive_sampling_are_identical(name, shape, levels):
+    model = build(name, shape, levels, seed=5)
+    cached = model.sample(5, generator=torch.Generator().manual_seed(6))
+    naive = model.sample(5, generator=torch.Generator().manual_seed(6), cache=False)
+    assert cached.dtype == torch.int64 and cached.shape == (5, *shape)
+    assert cached.min() >= 0 and cached.max() < levels
+    assert torch.equal(cached, naive)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_float32_model_and_gradients(name):
+    torch.manual_seed(0)
+    model = pb.models.create(name, (3, 6, 6), 256)
+    x = torch.randint(0, 256, (2, 3, 6, 6))
+    loss = -model.log_prob(x).mean()
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_bad_inputs_give_one_clear_line(name):
+    model = build(name, (1, 4, 4), 4)
+    cases = [
+        (torch.rand(2, 1, 4, 4), "integer pixel values"),
+        (torch.full((2, 1, 4, 4), 4), "pixel values must be in [0, 4)"),
+        (torch.full((2, 1, 4, 4), -1), "pixel values must be in [0, 4)"),
+        (torch.zeros(2, 3, 4, 4, dtype=torch.long), "expects images of shape [B, 1, 4, 4]"),
+        (torch.zeros(1, 4, 4, dtype=torch.long), "expects images of shape"),
+        ([[0, 1]], "expects a torch.Tensor"),
+    ]
+    for x, fragment in cases:
+        with pytest.raises(InputError) as info:
+            model.log_prob(x)
+        assert fragment in str(info.value) and "\n" not in str(info.value)
+    if model.num_classes is None:
+        with pytest.raises(InputError, match="takes no class labels"):
+            model.log_prob(torch.zeros(2, 1, 4, 4, dtype=torch.long), y=torch.zeros(2, dtype=torch.long))
+
+
+def test_registry_errors():
+    with pytest.raises(UnknownNameError, match="unknown model 'nope'; known: .*pixelcnn"):
+        pb.models.create("nope", (1, 2, 2))
+    with pytest.raises(InputError, match="has no size knob widht; its knobs: "):
+        pb.models.create("pixelcnn", (1, 2, 2), widht=3)
+    with pytest.raises(InputError, match="image_shape must be"):
+        pb.models.create("pixelcnn", (2, 2))
+
+
+def test_pixelcnn_blind_spot():
+    """The PixelCNN paper's blind spot: pixel (3, 7) lies before (4, 1) in raster order but is
+    outside the cone of 3x3 mask-B layers on a 7x7 mask-A layer, so it never reaches it."""
+    model = build("pixelcnn", (1, 8, 8), 4, layers=2)
+    bases = torch.randint(0, 4, (2, 1, 8, 8), generator=torch.Generator().manual_seed(0))
+    dep = dependence(model, bases)
+    assert earlier_than((1, 8, 8), 0, 4, 1)[0, 3, 7]
+    assert not dep[0, 4, 1, 0, 3, 7]                     # blind
+    assert dep[0, 4, 1, 0, 3, 4]                         # the 7x7 mask-A reach, 3 to the right
+    blind = earlier_than((1, 8, 8), 0, 4, 1) & ~dep[0, 4, 1]
+    assert blind.sum() > 0
