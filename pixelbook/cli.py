@@ -14,8 +14,8 @@ from .errors import PixelbookError
 
 EPILOG = """examples:
   python -m pixelbook train pixelcnn --dataset fashion_mnist --profile cpu
-  python -m pixelbook evaluate runs/cpu/pixelcnn-fashion_mnist-seed0
-  python -m pixelbook sample runs/cpu/pixelcnn-fashion_mnist-seed0 -n 16 -o grid.png"""
+  python -m pixelbook evaluate runs/cpu/pixelcnn-fashion_mnist-<hash>
+  python -m pixelbook sample runs/cpu/pixelcnn-fashion_mnist-<hash> -n 16 -o grid.png"""
 
 
 def positive_int(text):
@@ -42,9 +42,10 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=positive_int)
     t.add_argument("--lr", type=float)
     t.add_argument("--eval-images", type=positive_int, help="evaluate on the first N test images")
-    t.add_argument("--out", help="run folder (default: runs/PROFILE/MODEL-DATASET-seedS)")
+    t.add_argument("--out", help="run folder (default: runs/PROFILE/MODEL-DATASET-HASH of the settings)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    t.add_argument("--retrain", action="store_true", help="train again even if this exact run has finished")
     t.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -70,13 +71,14 @@ def parser() -> argparse.ArgumentParser:
 
 def cmd_train(args):
     from .runs import train_and_evaluate
-    metrics = train_and_evaluate(args.model, args.profile, args.dataset, args.out, args.seed, args.resume,
-                                 args.steps, args.batch_size, args.lr, args.eval_images, args.device,
-                                 progress=not args.quiet)
-    run = metrics["runs"][0]
+    done = train_and_evaluate(args.model, args.profile, args.dataset, args.out, args.seed, args.resume,
+                              args.steps, args.batch_size, args.lr, args.eval_images, args.device,
+                              progress=not args.quiet, retrain=args.retrain)
+    run, metrics = done.metrics["runs"][0], done.metrics
     print(f"{run['model']} on {run['dataset']}: test {run['test_bpd']:.4f} bits/dim "
           f"({run['eval_images']} test images), {run['train_images']} training images in "
           f"{run['wallclock_s']:.0f} s ({run['images_per_s']} images/s) on {metrics['device']}")
+    print(f"{'reused the finished run in' if done.reused else 'wrote'} {done.out}")
 
 
 def _load(args):

@@ -72,7 +72,8 @@ def batch_indices(n_images, batch_size, seed, step, rank=0, world=1):
 
 def checkpoints(out_dir) -> list[Path]:
     folder = Path(out_dir) / "checkpoints"
-    return sorted(folder.glob("step-[0-9]*")) if folder.is_dir() else []
+    found = folder.glob("step-*") if folder.is_dir() else []
+    return sorted(p for p in found if p.name[5:].isdigit())          # not a half-written step-N.tmp
 
 
 def _rng_state():
@@ -234,6 +235,9 @@ def evaluate(model, image_set, batch_size=256, progress=True, per_pixel=False):
     """Test bits/dim from ``log_prob`` over every image of ``image_set`` (take ``.subset(n)``
     for a declared subset). Returns {"bpd", "images", "nats"} and, with ``per_pixel``, the mean
     per-pixel bits map [H, W]."""
+    if tuple(image_set.image_shape) != model.image_shape or image_set.levels != model.levels:
+        raise InputError(f"{image_set.name} images are {list(image_set.image_shape)} with {image_set.levels} "
+                         f"levels, but this {model.name} takes {list(model.image_shape)} with {model.levels}")
     was_training = model.training
     model.eval()
     dims = math.prod(model.image_shape)

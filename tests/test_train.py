@@ -1,0 +1,141 @@
+"""Training: determinism, exact resume after a kill, NaN handling, evaluation."""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import pixelbook as pb
+from pixelbook.checkpoint import read_weights
+from pixelbook.errors import CheckpointError, TrainingDiverged
+from pixelbook.train import TrainConfig, Trainer, batch_indices, checkpoints, evaluate, train
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def tiny_run(out=None, steps=12, seed=0, **config):
+    digits = pb.data.load("digits", "train")
+    torch.manual_seed(seed)
+    model = pb.models.create("pixelcnn", digits.image_shape, 256, hidden=4, layers=1, output_hidden=8)
+    config = TrainConfig(steps=steps, batch_size=16, lr=3e-3, warmup=2, checkpoint_every=4, seed=seed,
+                         log_every=2, **config)
+    return model, digits, config
+
+
+def test_batch_order_is_a_function_of_seed_and_step():
+    a = batch_indices(100, 8, seed=1, step=30)
+    assert torch.equal(a, batch_indices(100, 8, seed=1, step=30))
+    assert not torch.equal(a, batch_indices(100, 8, seed=2, step=30))
+    epoch = torch.cat([batch_indices(100, 10, 0, s) for s in range(10)])
+    assert sorted(epoch.tolist()) == list(range(100))                     # each image once per epoch
+
+
+def test_training_is_deterministic_on_cpu():
+    runs = []
+    for _ in range(2):
+        model, digits, config = tiny_run(ema=0.9)
+        result, eval_model = train(model, digits, config, progress=False)
+        runs.append((result.history, [p.clone() for p in eval_model.parameters()]))
+    assert runs[0][0] == runs[1][0]
+    assert all(torch.equal(a, b) for a, b in zip(runs[0][1], runs[1][1]))
+
+
+def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, monkeypatch):
+    model, digits, config = tiny_run(ema=0.9)
+    straight, straight_eval = train(model, digits, config, tmp_path / "a", progress=False)
+
+    model, digits, config = tiny_run(ema=0.9)
+    trainer = Trainer(model, digits.images, digits.labels, config, tmp_path / "b")
+    original = Trainer.train_step
+
+    def dies_at_step_10(self, x, y):
+        if self.step == 10:
+            raise KeyboardInterrupt
+        return original(self, x, y)
+
+    monkeypatch.setattr(Trainer, "train_step", dies_at_step_10)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run(progress=False)
+    monkeypatch.setattr(Trainer, "train_step", original)
+    assert [p.name for p in checkpoints(tmp_path / "b")] == ["step-0000004", "step-0000008"]
+
+    torch.manual_seed(123)                                                # a fresh process's RNG
+    model, digits, config = tiny_run(ema=0.9)
+    resumed, resumed_eval = train(model, digits, config, tmp_path / "b", resume=True, progress=False)
+    assert resumed.history == straight.history
+    for a, b in zip(straight_eval.state_dict().values(), resumed_eval.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_resume_refuses_other_settings(tmp_path):
+    model, digits, config = tiny_run(steps=4)
+    train(model, digits, config, tmp_path, progress=False)
+    model, digits, config = tiny_run(steps=4, grad_clip=0.5)
+    with pytest.raises(CheckpointError, match="other settings .*grad_clip 1.0 -> 0.5"):
+        train(model, digits, config, tmp_path, resume=True, progress=False)
+
+
+def test_nan_loss_stops_with_its_step_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    model, digits, config = tiny_run(steps=12)
+    trainer = Trainer(model, digits.images, digits.labels, config, tmp_path)
+    original = type(model).log_prob
+
+    def nan_from_step_6(self, x, y=None, per_pixel=False):
+        out = original(self, x, y, per_pixel)
+        return out * float("nan") if trainer.step >= 6 else out
+
+    monkeypatch.setattr(type(model), "log_prob", nan_from_step_6)
+    with pytest.raises(TrainingDiverged) as info:
+        trainer.run(progress=False)
+    assert str(info.value) == "loss became nan at step 7; training stopped, last good checkpoint: step-0000004"
+    assert read_weights(checkpoints(tmp_path)[-1] / "model.safetensors")[1]["step"] == "4"
+
+
+def test_evaluate_is_log_prob_in_bits():
+    model, digits, _ = tiny_run()
+    test = pb.data.load("digits", "test").subset(50)
+    result = evaluate(model, test, batch_size=7, progress=False, per_pixel=True)
+    expected = -model.log_prob(test.images).sum().item() / (50 * 64 * math.log(2))
+    assert result["bpd"] == pytest.approx(expected, rel=1e-6)
+    assert result["images"] == 50
+    assert result["bits_map"].sum().item() / 64 == pytest.approx(expected, rel=1e-6)
+
+
+def run_cli(*args, **kwargs):
+    env = {**os.environ, "PIXELBOOK_PROGRESS": "0"}
+    return subprocess.Popen([sys.executable, "-m", "pixelbook", *args], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def test_cli_run_killed_mid_way_resumes_to_the_same_numbers(tmp_path):
+    """SIGKILL a real training process after its first checkpoint, resume it, and compare the
+    final test bpd and sample grid with an uninterrupted run of the same seed."""
+    common = ["train", "pixelcnn", "--profile", "smoke", "--steps", "200", "--eval-images", "100"]
+    straight = run_cli(*common, "--out", str(tmp_path / "straight"))
+
+    killed_out = tmp_path / "killed"
+    victim = run_cli(*common, "--out", str(killed_out))
+    deadline = time.time() + 120
+    while not checkpoints(killed_out) and time.time() < deadline and victim.poll() is None:
+        time.sleep(0.02)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert checkpoints(killed_out), "no checkpoint was written before the kill"
+    assert not (killed_out / "metrics.json").exists(), "the run finished before it could be killed"
+
+    resumed = run_cli(*common, "--out", str(killed_out), "--resume")
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
+    assert straight.wait(timeout=300) == 0, straight.stderr.read()
+    a = json.loads((tmp_path / "straight" / "metrics.json").read_text())["runs"][0]
+    b = json.loads((killed_out / "metrics.json").read_text())["runs"][0]
+    assert a["test_bpd"] == b["test_bpd"] and a["history"] == b["history"]
+    again = run_cli(*common, "--out", str(killed_out))                  # same plan, finished: reused
+    assert again.wait(timeout=120) == 0 and "reused the finished run" in again.stdout.read()
+    assert (tmp_path / "straight" / "samples.png").read_bytes() == (killed_out / "samples.png").read_bytes()
