@@ -1,8 +1,9 @@
 """The one contract every family implements (DESIGN.md, "The model contract").
 
 A family subclasses :class:`AutoregressiveModel`, sets ``self.likelihood`` and writes
-``forward(x, y)``: int64 pixels ``[B, C, H, W]`` -> distribution parameters ``[B, P, H, W]``.
-Everything else (input checks, log-likelihoods, the per-pixel maps, sampling) lives here once.
+``network(h, y)``: pixels scaled to [-1, 1], float ``[B, C, H, W]`` -> distribution parameters
+``[B, P, H, W]`` (a family that reads tokens instead overrides ``forward(x, y)``). Everything else
+(input checks, log-likelihoods, the per-pixel maps, sampling) lives here once.
 """
 
 import torch
@@ -27,6 +28,10 @@ class AutoregressiveModel(nn.Module):
 
     # -- the contract ------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """int64 pixels [B, C, H, W] -> distribution parameters [B, P, H, W]."""
+        return self.network(self.unit_input(x), y)
+
+    def network(self, h: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
 
     def sub_pixel_log_prob(self, x, y=None) -> torch.Tensor:

@@ -51,8 +51,8 @@ class PixelCNN(AutoregressiveModel):
             nn.ReLU(), MaskedConv2d(output_hidden, self.likelihood.param_channels(C), 1, "B", C),
         )
 
-    def forward(self, x, y=None):
-        h = self.input_conv(self.unit_input(x))                        # [B, 2h, H, W]
+    def network(self, h, y=None):
+        h = self.input_conv(h)                                         # [B, 2h, H, W]
         return self.output(self.blocks(h))                             # [B, C*levels, H, W]
 
     def cached_sampler(self, x, y=None):
