@@ -15,7 +15,9 @@ from .errors import PixelbookError
 EPILOG = """examples:
   python -m pixelbook train pixelcnn --dataset fashion_mnist --profile cpu
   python -m pixelbook evaluate runs/cpu/pixelcnn-fashion_mnist-<hash>
-  python -m pixelbook sample runs/cpu/pixelcnn-fashion_mnist-<hash> -n 16 -o grid.png"""
+  python -m pixelbook sample runs/cpu/pixelcnn-fashion_mnist-<hash> -n 16 -o grid.png
+  python -m pixelbook run pixelcnn --profile cpu          # the chapter, into results/cpu/pixelcnn
+  python -m pixelbook run all --profile smoke && python -m pixelbook tables"""
 
 
 def positive_int(text):
@@ -66,7 +68,43 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--naive", action="store_true", help="the uncached sampler (same images, slower)")
     s.add_argument("--device")
     s.add_argument("--quiet", action="store_true")
+
+    r = sub.add_parser("run", help="execute a chapter (or 'all') with papermill into results/PROFILE/CHAPTER")
+    r.add_argument("chapter", help="a chapter slug, or 'all'")
+    r.add_argument("--profile", default="smoke")
+    r.add_argument("-p", "--parameter", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a parameter of the chapter's parameters cell (repeatable)")
+    r.add_argument("--retrain", action="store_true", help="train even where a matching checkpoint exists")
+    r.add_argument("--skip-higher", action="store_true",
+                   help="with 'all': leave chapters that have results of a higher profile")
+    r.add_argument("--quiet", action="store_true")
+
+    sub.add_parser("tables", help="regenerate results/tables/bpd.{md,csv,tex} from results/*/*/metrics.json")
+
+    g = sub.add_parser("stage", help="copy one profile's executed chapters to _staged/ for jupyter-book")
+    g.add_argument("--profile", help="default: the highest profile with results for every chapter")
     return p
+
+
+def cmd_run(args):
+    from . import book
+    if args.chapter == "all":
+        book.run_all(args.profile, args.skip_higher, args.retrain, not args.quiet, args.parameter)
+    else:
+        executed = book.run_chapter(args.chapter, args.profile, args.parameter, args.retrain, not args.quiet)
+        print(f"wrote {executed.parent}")
+
+
+def cmd_tables(args):
+    from .results import REPO, write_tables
+    rows = write_tables()
+    print(f"wrote {len(rows)} rows to {REPO / 'results' / 'tables'}/bpd.{{md,csv,tex}}")
+
+
+def cmd_stage(args):
+    from . import book
+    shown = book.stage(args.profile)
+    print("staged: " + ", ".join(f"{slug} ({profile})" for slug, profile in shown.items()))
 
 
 def cmd_train(args):
@@ -110,7 +148,8 @@ def cmd_sample(args):
     print(f"wrote {args.n} samples of {model.name} to {args.output}")
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample}
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample, "run": cmd_run,
+            "tables": cmd_tables, "stage": cmd_stage}
 
 
 def main(argv=None) -> int:

@@ -3,10 +3,7 @@
 import io
 import math
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display on CI or the GPU machine; notebooks show the returned figures
-import matplotlib.pyplot as plt
+import matplotlib.pyplot as plt  # headless machines fall back to Agg; notebooks use inline
 import torch
 import torch.nn.functional as F
 from torchvision.utils import make_grid, save_image
@@ -60,3 +57,78 @@ def bits_heatmap(bits_map: torch.Tensor, title="bits per pixel", ax=None):
     ax.set_title(title)
     ax.axis("off")
     return ax.figure
+
+
+def show_grid(images, levels, title=None, nrow=None, ax=None):
+    """A sample grid as a matplotlib figure (for notebooks; ``save_grid`` writes the PNG)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 4))
+    ax.imshow(grid_image(images, levels, nrow).permute(1, 2, 0).numpy(), interpolation="nearest")
+    ax.set_title(title or "")
+    ax.axis("off")
+    return ax.figure
+
+
+def images_and_bits(images, bits_maps, levels, titles=("image", "bits per pixel")):
+    """Each image above its per-pixel bits map, -log2 p(x_ij | x_<ij) (one shared colour scale)."""
+    n = len(images)
+    fig, axes = plt.subplots(2, n, figsize=(1.8 * n, 3.8), squeeze=False)
+    vmax = float(bits_maps.max())
+    for k in range(n):
+        picture = images[k].detach().cpu().float().permute(1, 2, 0) / (levels - 1)
+        axes[0, k].imshow(picture.squeeze(-1) if picture.shape[-1] == 1 else picture, cmap="gray",
+                          vmin=0, vmax=1, interpolation="nearest")
+        shown = axes[1, k].imshow(bits_maps[k].detach().cpu(), cmap="magma", vmin=0, vmax=vmax,
+                                  interpolation="nearest")
+        axes[0, k].axis("off")
+        axes[1, k].axis("off")
+    axes[0, 0].set_title(titles[0], loc="left")
+    axes[1, 0].set_title(titles[1], loc="left")
+    fig.colorbar(shown, ax=axes[1, :].tolist(), fraction=0.02, label="bits")
+    return fig
+
+
+def receptive_field(gradient, row, col, claimed=None, ax=None, title=None):
+    """Where a conditional looks: |gradient| (log scale), the target in red, and the blind spot
+    (earlier pixels with exactly zero gradient) hatched."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(3.6, 3.6))
+    H, W = gradient.shape
+    earlier = torch.zeros(H * W, dtype=torch.bool)
+    earlier[: row * W + col] = True
+    earlier = earlier.view(H, W)
+    seen = gradient > 0
+    shown = torch.where(seen, gradient.clamp_min(1e-30).log10(), torch.full_like(gradient, float("nan")))
+    ax.imshow(shown.cpu(), cmap="viridis", interpolation="nearest")
+    blind = (earlier & ~seen).float()
+    ax.contourf(blind.cpu(), levels=[0.5, 1.5], hatches=["///"], colors="none")
+    ax.imshow(torch.where(blind.bool(), 1.0, float("nan")).cpu(), cmap="Reds", alpha=0.35, vmin=0, vmax=1.5,
+              interpolation="nearest")
+    ax.add_patch(plt.Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
+    ax.set_title(title or f"receptive field of pixel ({row}, {col})")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return ax.figure
+
+
+def masks_figure(kernel=5, groups=3):
+    """Masks A and B: the spatial taps, and which colour group reads which at the centre."""
+    from .layers import causal_mask
+    fig, axes = plt.subplots(1, 4, figsize=(10, 2.6))
+    for ax, mask_type in zip(axes[:2], "AB"):
+        spatial = causal_mask(1, 1, (kernel, kernel), mask_type)[0, 0]
+        ax.imshow(spatial, cmap="Greys", vmin=0, vmax=1.4)
+        ax.set_title(f"mask {mask_type}: spatial taps")
+        ax.set_xticks(range(kernel))
+        ax.set_yticks(range(kernel))
+        ax.grid(False)
+        ax.add_patch(plt.Rectangle((kernel // 2 - 0.5, kernel // 2 - 0.5), 1, 1, fill=False, edgecolor="red", lw=2))
+    names = "RGB"[:groups]
+    for ax, mask_type in zip(axes[2:], "AB"):
+        centre = causal_mask(groups, groups, (1, 1), mask_type, groups)[:, :, 0, 0]
+        ax.imshow(centre, cmap="Greys", vmin=0, vmax=1.4)
+        ax.set_xticks(range(groups), labels=[f"in {n}" for n in names])
+        ax.set_yticks(range(groups), labels=[f"out {n}" for n in names])
+        ax.set_title(f"mask {mask_type}: centre tap")
+    fig.tight_layout()
+    return fig

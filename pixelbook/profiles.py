@@ -45,7 +45,7 @@ ENTRIES = {
         steps=150, batch_size=32, lr=3e-3, warmup=10, checkpoint_every=50),
     ("pixelcnn", "cpu"): Profile(
         dataset="fashion_mnist", models={"pixelcnn": dict(hidden=32, layers=7, output_hidden=64)},
-        steps=3500, batch_size=32, lr=1e-3, warmup=100),
+        steps=2500, batch_size=32, lr=1e-3, warmup=100),
     ("pixelcnn", "gpu"): Profile(
         dataset="fashion_mnist", models={"pixelcnn": dict(hidden=64, layers=12, output_hidden=256)},
         steps=12000, batch_size=64, lr=1e-3, warmup=200, ema=0.999, checkpoint_every=1000),

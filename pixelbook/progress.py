@@ -4,7 +4,7 @@
 
 import os
 
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: they work in terminals, notebooks and logs alike
 
 
 def progress_bar(iterable=None, desc=None, enable=True, **kwargs):

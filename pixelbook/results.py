@@ -77,3 +77,102 @@ def provenance(chapter, profile, device=None) -> dict:
     return {"chapter": chapter, "profile": profile, "commit": commit, "dirty": dirty,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "device": device_name(device), "torch": torch.__version__}
+
+
+# -- the bpd tables ------------------------------------------------------------------------------
+
+PROFILE_ORDER = ("smoke", "cpu", "gpu", "paper")
+COLUMNS = ["model", "dataset", "profile", "test bpd", "train images", "wall-clock", "device", "commit",
+           "paper (its own dataset)"]
+
+
+def collect(results_dir=None) -> list[dict]:
+    """One row per run in every ``results/<profile>/<chapter>/metrics.json``."""
+    results_dir = Path(results_dir or REPO / "results")
+    rows = []
+    for path in sorted(results_dir.glob("*/*/metrics.json")):
+        try:
+            metrics = json.loads(path.read_text())
+        except ValueError:
+            raise PixelbookError(f"{path}: not valid JSON; rerun its chapter") from None
+        rows += [table_row(run, metrics) for run in metrics.get("runs", [])]
+    order = lambda r: (r["model"], r["dataset"], PROFILE_ORDER.index(r["profile"]) if r["profile"] in PROFILE_ORDER else 9)
+    return sorted(rows, key=order)
+
+
+def table_row(run: dict, chapter_metrics: dict) -> dict:
+    """A run with its profile, and the device and commit of the training that produced it (a
+    chapter that reused a checkpoint keeps the provenance of its training)."""
+    trained = run.get("trained", chapter_metrics)
+    return {"chapter": chapter_metrics["chapter"], "profile": chapter_metrics["profile"], **run,
+            "device": trained.get("device", chapter_metrics.get("device")),
+            "commit": trained.get("commit", chapter_metrics.get("commit"))}
+
+
+def format_bpd(row) -> str:
+    """'≤ 3.012' for bounds (auxiliary models), '3.012' for exact likelihoods."""
+    value = f"{row['test_bpd']:.3f}"
+    return value if row.get("bound", "exact") == "exact" else f"≤ {value}"
+
+
+def format_paper(row) -> str:
+    paper = row.get("paper")
+    if not paper:
+        return "—"
+    return f"{paper['value']:.2f} ({paper['dataset']}) [{paper['cite']}]"
+
+
+def table_cells(row) -> list[str]:
+    wall = row.get("wallclock_s")
+    return [row["model"], row["dataset"], row["profile"], format_bpd(row), f"{row.get('train_images', 0):,}",
+            f"{wall / 60:.1f} min" if wall is not None else "—", str(row.get("device", "?")),
+            str(row.get("commit", "?"))[:7], format_paper(row)]
+
+
+def markdown_table(rows) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(table_cells(r)) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def csv_table(rows) -> str:
+    import csv
+    import io
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["model", "dataset", "profile", "test_bpd", "bound", "eval_images", "train_images",
+                     "wallclock_s", "device", "commit", "paper_bpd", "paper_dataset", "paper_cite"])
+    for r in rows:
+        paper = r.get("paper") or {}
+        writer.writerow([r["model"], r["dataset"], r["profile"], f"{r['test_bpd']:.5f}", r.get("bound", "exact"),
+                         r.get("eval_images", ""), r.get("train_images", ""), r.get("wallclock_s", ""),
+                         r.get("device", ""), r.get("commit", ""), paper.get("value", ""), paper.get("dataset", ""),
+                         paper.get("cite", "")])
+    return buffer.getvalue()
+
+
+def latex_table(rows) -> str:
+    escape = lambda s: (str(s).replace("\\", r"\textbackslash{}").replace("_", r"\_").replace("&", r"\&")
+                        .replace("%", r"\%").replace("#", r"\#").replace("≤", r"$\leq$"))
+    head = ["model", "dataset", "profile", "test bpd", "train images", "wall-clock", "commit", "paper"]
+    lines = [r"\begin{tabular}{lllrrrll}", r"\toprule", " & ".join(head) + r" \\", r"\midrule"]
+    for r in rows:
+        cells = table_cells(r)
+        paper = r.get("paper")
+        cited = f"{paper['value']:.2f} ({escape(paper['dataset'])}) \\cite{{{paper['cite']}}}" if paper else "--"
+        lines.append(" & ".join(escape(c) for c in cells[:6]) + f" & {cells[7]} & {cited}" + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def write_tables(results_dir=None) -> list[dict]:
+    results_dir = Path(results_dir or REPO / "results")
+    rows = collect(results_dir)
+    tables = results_dir / "tables"
+    write_atomic(tables / "bpd.md", "# Test bits/dim of this book's runs\n\nOur numbers come from "
+                 "`log_prob` on each dataset's real test split; \"≤\" marks an upper bound. The last column is "
+                 "the paper's number for the nearest model, on the paper's own dataset: context, not a "
+                 "comparison.\n\n" + markdown_table(rows))
+    write_atomic(tables / "bpd.csv", csv_table(rows))
+    write_atomic(tables / "bpd.tex", latex_table(rows))
+    return rows

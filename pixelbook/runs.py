@@ -100,8 +100,9 @@ def train_and_evaluate(model_name, profile="cpu", dataset=None, out=None, seed=0
     grid = eval_model.sample(record["samples"], generator=torch.Generator(device).manual_seed(seed),
                              progress=progress)
     plots.save_grid(grid, train_set.levels, out / "samples.png")
-    plots.save_figure(plots.training_curve(result.history, test["bpd"], f"{model_name} on {record['dataset']}"),
-                      out / "curve.png")
+    curve = plots.training_curve(result.history, test["bpd"], f"{model_name} on {record['dataset']}")
+    plots.save_figure(curve, out / "curve.png")
+    plots.plt.close(curve)
     run = {
         "model": model_name, "dataset": record["dataset"], "split": "test",
         "image_shape": list(train_set.image_shape), "levels": train_set.levels, "test_bpd": test["bpd"],

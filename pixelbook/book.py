@@ -1,0 +1,295 @@
+"""The executable book: chapters run by papermill, their results with provenance, the HTML staging.
+
+Inside a chapter notebook::
+
+    ch = pb.book.Chapter("pixelcnn", profile, output_dir)
+    model, run = ch.train("pixelcnn")      # trains, or reuses the matching checkpoint
+    ch.figure(fig, "heatmap")              # shown in the notebook, saved as results/.../heatmap.png
+    ch.finish()                            # metrics.json: every run of the chapter + provenance
+
+From the shell, ``python -m pixelbook run CHAPTER --profile P`` executes ``book/CHAPTER.md``
+(jupytext) with papermill into ``results/P/CHAPTER/``; ``stage`` then copies one profile's
+executed notebooks into ``_staged/`` with a provenance header, for ``jupyter-book build``.
+"""
+
+import ast
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import plots, profiles, runs
+from .checkpoint import load_model
+from .errors import InputError, PixelbookError, UnknownNameError, known
+from .results import REPO, markdown_table, provenance, table_row, write_atomic, write_json
+
+BOOK = REPO / "book"
+RESULTS = REPO / "results"
+STAGED = REPO / "_staged"
+REPOSITORY = "pixelbook/pixelbook"           # GitHub owner/name; _config.yml says the same
+BRANCH = "main"
+# DESIGN.md's chapter order; a chapter exists once book/<slug>.md does.
+CHAPTERS = ["foundations", "pixelcnn", "pixelrnn", "gated_pixelcnn", "pixelcnn_pp", "fast_sampling",
+            "auxiliary", "imagegpt", "results"]
+WEIGHTS_LIMIT = 16 * 2**20                   # committed beside the results when at most this big
+
+
+def chapters() -> list[str]:
+    return [slug for slug in CHAPTERS if (BOOK / f"{slug}.md").is_file()]
+
+
+def check_chapter(slug):
+    if slug not in chapters():
+        raise UnknownNameError(f"unknown chapter {slug!r}; known: {', '.join(chapters())}")
+
+
+def in_colab() -> bool:
+    return "google.colab" in sys.modules
+
+
+def resolve_profile(profile: str) -> str:
+    """The ``smoke`` default becomes ``gpu`` on Colab when a GPU is present."""
+    import torch
+    if profile == "smoke" and in_colab() and torch.cuda.is_available():
+        return "gpu"
+    profiles.check_profile(profile)
+    return profile
+
+
+def colab_url(slug: str) -> str:
+    return f"https://colab.research.google.com/github/{REPOSITORY}/blob/{BRANCH}/book/{slug}.ipynb"
+
+
+class Chapter:
+    """A chapter's runs and figures. ``output_dir=None`` (a notebook opened by hand, nbval)
+    writes into a temporary folder, so only the runner touches ``results/``."""
+
+    def __init__(self, slug, profile="smoke", output_dir=None, retrain=False, **overrides):
+        self.slug, self.profile, self.retrain = slug, resolve_profile(profile), retrain
+        self.overrides = {k: v for k, v in overrides.items() if v is not None}
+        self.out = Path(output_dir) if output_dir else Path(tempfile.mkdtemp(prefix=f"pixelbook-{slug}-"))
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.runs, self.started = [], time.time()
+        self.previous = self._read_previous()
+
+    @property
+    def entry(self) -> profiles.Profile:
+        return profiles.get(self.slug, self.profile)
+
+    def _read_previous(self) -> dict:
+        try:
+            return {r.get("plan_hash"): r for r in json.loads((self.out / "metrics.json").read_text())["runs"]}
+        except (OSError, ValueError, KeyError):
+            return {}
+
+    def train(self, model_name, progress=True):
+        """(evaluation model, run entry). Reuses, in order: this folder's committed weights for the
+        same plan, a finished run folder of the same plan, else trains."""
+        record = runs.plan(model_name, self.profile, **self.overrides)
+        key = runs.plan_hash(record)
+        weights = self.out / f"{model_name}.safetensors"
+        if not self.retrain and key in self.previous and weights.is_file():
+            model, _ = load_model(weights)
+            run = self.previous[key]
+        else:
+            done = runs.train_and_evaluate(model_name, self.profile, progress=progress, retrain=self.retrain,
+                                           **self.overrides)
+            model, _ = load_model(done.out / "weights.safetensors")
+            trained = {k: done.metrics[k] for k in ("commit", "created", "device", "torch")}
+            run = {**done.metrics["runs"][0], "plan_hash": key, "trained": trained}
+            if (done.out / "weights.safetensors").stat().st_size <= WEIGHTS_LIMIT:
+                write_atomic(weights, (done.out / "weights.safetensors").read_bytes())
+            for name in ("samples", "curve"):
+                write_atomic(self.out / f"{model_name}_{name}.png", (done.out / f"{name}.png").read_bytes())
+        self.runs = [r for r in self.runs if r["model"] != model_name] + [run]
+        return model, run
+
+    def figure(self, fig, name):
+        """Save ``fig`` as ``<output_dir>/<name>.png`` and return it, so the notebook shows it."""
+        plots.save_figure(fig, self.out / f"{name}.png")
+        return fig
+
+    def table(self):
+        """This chapter's runs as the book's bpd table (the paper's number in its own column)."""
+        from IPython.display import Markdown
+        info = {"chapter": self.slug, "profile": self.profile, **provenance(self.slug, self.profile)}
+        return Markdown(markdown_table([table_row(run, info) for run in self.runs]))
+
+    def finish(self):
+        metrics = {**provenance(self.slug, self.profile), "wallclock_s": round(time.time() - self.started, 1),
+                   "runs": self.runs}
+        write_json(self.out / "metrics.json", metrics)
+        return metrics
+
+
+# -- the runner ---------------------------------------------------------------------------------
+
+def _is(value, annotation: str) -> bool:
+    """Does ``value`` fit an annotation such as ``int | None``?"""
+    checks = {"None": lambda v: v is None, "bool": lambda v: isinstance(v, bool),
+              "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+              "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+              "str": lambda v: isinstance(v, str)}
+    return any(checks.get(option.strip(), lambda v: True)(value) for option in annotation.split("|"))
+
+
+def parse_parameters(pairs, declared: dict) -> dict:
+    """``["steps=500", "retrain=True"]`` -> typed values, checked against the parameters cell."""
+    values = {}
+    for pair in pairs or []:
+        name, sep, text = pair.partition("=")
+        if not sep:
+            raise InputError(f"bad parameter {pair!r}: write key=value")
+        if name not in declared:
+            raise InputError(f"unknown parameter {name!r}; this chapter takes: {known(declared)}")
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        if not _is(value, declared[name]):
+            raise InputError(f"parameter {name}={text} is not {declared[name]}")
+        values[name] = value
+    return values
+
+
+def declared_parameters(notebook) -> dict:
+    """{name: 'int | None', ...} from the annotations of the cell tagged ``parameters``."""
+    for cell in notebook.cells:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            tree = ast.parse(cell.source)
+            return {node.target.id: ast.unparse(node.annotation) for node in tree.body
+                    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)}
+    raise PixelbookError("the chapter has no code cell tagged 'parameters'")
+
+
+def read_chapter(slug):
+    import jupytext
+    notebook = jupytext.read(BOOK / f"{slug}.md")
+    notebook.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3",
+                                                "language": "python"})
+    return notebook
+
+
+def run_chapter(slug, profile="smoke", parameters=None, retrain=False, progress=True) -> Path:
+    """Execute ``book/<slug>.md`` with papermill into ``results/<profile>/<slug>/``."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    check_chapter(slug)
+    profiles.check_profile(profile)
+    notebook = read_chapter(slug)
+    values = parse_parameters(parameters, declared_parameters(notebook))
+    out = RESULTS / profile / slug
+    out.mkdir(parents=True, exist_ok=True)
+    executed, partial = out / "executed.ipynb", out / ".partial.executed.ipynb"
+    values = {**values, "profile": profile, "output_dir": str(out), "retrain": retrain or values.get("retrain", False)}
+    env = {"PIXELBOOK_PROGRESS": "0"}                    # bars in a notebook's outputs are noise
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        papermill.execute_notebook(notebook, str(partial), parameters=values, kernel_name="python3",
+                                   progress_bar=progress, cwd=str(BOOK))
+    except PapermillExecutionError as e:
+        os.replace(partial, executed)
+        raise PixelbookError(f"chapter {slug} ({profile}) failed in cell {e.exec_count}: {e.ename}: "
+                             f"{str(e.evalue).splitlines()[0] if e.evalue else ''}; the executed notebook "
+                             f"is kept at {executed.relative_to(REPO)}") from None
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    _stamp(partial, slug, profile)
+    os.replace(partial, executed)
+    return executed
+
+
+def _stamp(path, slug, profile):
+    """Record the run's provenance in the executed notebook's metadata (read by ``stage``)."""
+    import nbformat
+    notebook = nbformat.read(path, as_version=4)
+    notebook.metadata["pixelbook"] = provenance(slug, profile)
+    nbformat.write(notebook, path)
+
+
+def has_results(profile, slug) -> bool:
+    return (RESULTS / profile / slug / "executed.ipynb").is_file()
+
+
+def best_profile(slug, among=profiles.PROFILES) -> str | None:
+    """The highest profile with an executed notebook of ``slug``."""
+    found = [p for p in among if has_results(p, slug)]
+    return found[-1] if found else None
+
+
+def default_book_profile() -> str:
+    """The highest profile that has results for every chapter (the results chapter aside)."""
+    content = [slug for slug in chapters() if slug != "results"]
+    complete = [p for p in profiles.PROFILES if all(has_results(p, slug) for slug in content)]
+    return complete[-1] if complete else "smoke"
+
+
+def run_all(profile="smoke", skip_higher=False, retrain=False, progress=True, parameters=None):
+    """Every chapter in book order; ``skip_higher`` leaves alone a chapter that already has
+    results of a higher profile (what ``make book`` wants). The results chapter runs last."""
+    done = []
+    order = profiles.PROFILES
+    for slug in chapters():
+        higher = [p for p in order[order.index(profile) + 1:] if has_results(p, slug)]
+        if skip_higher and higher and slug != "results":
+            print(f"{slug}: skipped, results of the {higher[-1]!r} profile exist")
+            continue
+        print(f"{slug}: running the {profile!r} profile")
+        run_chapter(slug, profile, parameters if slug != "results" else None, retrain, progress)
+        done.append(slug)
+    return done
+
+
+# -- staging for jupyter-book ---------------------------------------------------------------------
+
+def header_cell(slug, profile, notebook, wanted):
+    import nbformat
+    info = notebook.metadata.get("pixelbook", {})
+    metrics_file = RESULTS / profile / slug / "metrics.json"
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    datasets = sorted({r["dataset"] for r in metrics.get("runs", [])})
+    commit = (info.get("commit") or "unknown")[:7]
+    parts = [f"**Profile:** `{profile}`"]
+    if datasets:
+        parts.append(f"**dataset:** {', '.join(datasets)}")
+    parts += [f"**device:** {info.get('device', 'unknown')}", f"**commit:** `{commit}`",
+              f"**executed:** {info.get('created', 'unknown')}"]
+    note = ""
+    if profile != wanted:
+        note = (f"\n\nThis book was built with the `{wanted}` profile; this chapter has no `{wanted}` results "
+                f"yet, so it shows its highest profile, `{profile}`.")
+    badge = (f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(slug)})"
+             if slug != "results" else "")
+    return nbformat.v4.new_markdown_cell(f"{badge}\n\n```{{admonition}} This page's run\n{' · '.join(parts)}"
+                                         f"{note}\n```", metadata={"tags": ["pixelbook-header"]})
+
+
+def stage(profile=None) -> dict:
+    """Copy one profile's executed notebooks to ``_staged/`` with a provenance header.
+
+    Returns {chapter: profile shown}. Chapters without results of ``profile`` fall back to
+    their highest profile, and their header says so."""
+    import nbformat
+    wanted = profile or default_book_profile()
+    profiles.check_profile(wanted)
+    shutil.rmtree(STAGED, ignore_errors=True)
+    STAGED.mkdir()
+    shown = {}
+    for slug in chapters():
+        use = wanted if has_results(wanted, slug) else best_profile(slug)
+        if use is None:
+            raise PixelbookError(f"chapter {slug} has no executed notebook under results/; "
+                                 f"run: python -m pixelbook run {slug} --profile smoke")
+        notebook = nbformat.read(RESULTS / use / slug / "executed.ipynb", as_version=4)
+        first_heading = next((i for i, c in enumerate(notebook.cells)
+                              if c.cell_type == "markdown" and c.source.lstrip().startswith("# ")), -1)
+        notebook.cells.insert(first_heading + 1, header_cell(slug, use, notebook, wanted))
+        nbformat.write(notebook, STAGED / f"{slug}.ipynb")
+        shown[slug] = use
+    return shown
