@@ -1,11 +1,11 @@
-# Two commands for a newcomer: `make book` and `make test` (README.md).
-PYTHON ?= python3
-VENV   ?= .venv
-PY     := $(VENV)/bin/python
-PROFILE ?= smoke
+# Two commands for a newcomer (README.md): `make book` and `make test`.
+PYTHON  ?= python3
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+PROFILE ?=                      # the profile the HTML shows; empty: the highest complete one
 export PIXELBOOK_PROGRESS ?= 0
 
-.PHONY: venv book test clean
+.PHONY: venv book chapters tables html check-html test sync clean
 
 venv: $(VENV)/.installed
 
@@ -14,15 +14,33 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[test,book]"
 	touch $@
 
-# Until the book pipeline lands: the PixelCNN smoke run (train, test bpd, sample grid) and the HTML.
-book: venv
-	rm -rf runs/smoke/pixelcnn-book
-	$(PY) -m pixelbook train pixelcnn --profile $(PROFILE) --out runs/$(PROFILE)/pixelcnn-book
-	$(VENV)/bin/jupyter-book build . --quiet
-	@echo "open _build/html/index.html"
+# The book's main job: smoke-run every chapter that has no higher-profile results, regenerate the
+# tables, stage one profile's executed notebooks, build the HTML (which never executes anything).
+book: chapters tables html
 
+chapters: venv
+	$(PY) -m pixelbook run all --profile smoke --skip-higher --quiet
+
+tables: venv
+	$(PY) -m pixelbook tables
+
+html: venv
+	$(PY) -m pixelbook stage $(if $(strip $(PROFILE)),--profile $(strip $(PROFILE)))
+	$(VENV)/bin/jupyter-book build . --quiet
+	@echo "the book: _build/html/index.html"
+
+# Serve _build/html on localhost, load pages in headless Chromium, save screenshots.
+check-html: venv
+	@command -v chromium >/dev/null || apt-get install -y chromium chromium-driver >/dev/null
+	PIXELBOOK_CHECK_HTML=1 $(PY) -m pytest -q tests/test_html.py
+
+# The whole suite: unit and contract tests, then nbval over every chapter at the smoke profile.
 test: venv
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --nbval-lax tests book
+
+# Re-pair book/*.ipynb with their MyST sources after editing a chapter.
+sync: venv
+	$(VENV)/bin/jupytext --sync book/*.md
 
 clean:
-	rm -rf _build runs
+	rm -rf _build _staged runs

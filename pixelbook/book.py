@@ -96,7 +96,7 @@ class Chapter:
             run = self.previous[key]
         else:
             done = runs.train_and_evaluate(model_name, self.profile, progress=progress, retrain=self.retrain,
-                                           **self.overrides)
+                                           resume=True, **self.overrides)   # a killed run continues
             model, _ = load_model(done.out / "weights.safetensors")
             trained = {k: done.metrics[k] for k in ("commit", "created", "device", "torch")}
             run = {**done.metrics["runs"][0], "plan_hash": key, "trained": trained}
@@ -127,7 +127,10 @@ class Chapter:
 
 # -- the runner ---------------------------------------------------------------------------------
 
-def _is(value, annotation: str) -> bool:
+RUNNER_PARAMETERS = ("profile", "output_dir", "retrain")      # set by the runner, not by -p
+
+
+def fits_annotation(value, annotation: str) -> bool:
     """Does ``value`` fit an annotation such as ``int | None``?"""
     checks = {"None": lambda v: v is None, "bool": lambda v: isinstance(v, bool),
               "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
@@ -143,13 +146,16 @@ def parse_parameters(pairs, declared: dict) -> dict:
         name, sep, text = pair.partition("=")
         if not sep:
             raise InputError(f"bad parameter {pair!r}: write key=value")
+        if name in RUNNER_PARAMETERS:
+            raise InputError(f"parameter {name} is set by the runner; use --profile and --retrain")
         if name not in declared:
-            raise InputError(f"unknown parameter {name!r}; this chapter takes: {known(declared)}")
+            raise InputError(f"unknown parameter {name!r}; this chapter takes: "
+                             f"{known(set(declared) - set(RUNNER_PARAMETERS)) or 'none'}")
         try:
             value = ast.literal_eval(text)
         except (ValueError, SyntaxError):
             value = text
-        if not _is(value, declared[name]):
+        if not fits_annotation(value, declared[name]):
             raise InputError(f"parameter {name}={text} is not {declared[name]}")
         values[name] = value
     return values
@@ -176,6 +182,8 @@ def read_chapter(slug):
 def run_chapter(slug, profile="smoke", parameters=None, retrain=False, progress=True) -> Path:
     """Execute ``book/<slug>.md`` with papermill into ``results/<profile>/<slug>/``."""
     import papermill
+    from jupyter_client.kernelspec import NoSuchKernel
+    from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
     check_chapter(slug)
@@ -184,24 +192,29 @@ def run_chapter(slug, profile="smoke", parameters=None, retrain=False, progress=
     values = parse_parameters(parameters, declared_parameters(notebook))
     out = RESULTS / profile / slug
     out.mkdir(parents=True, exist_ok=True)
-    executed, partial = out / "executed.ipynb", out / ".partial.executed.ipynb"
+    executed, partial, failed = out / "executed.ipynb", out / ".partial.executed.ipynb", out / "failed.ipynb"
     values = {**values, "profile": profile, "output_dir": str(out), "retrain": retrain or values.get("retrain", False)}
-    env = {"PIXELBOOK_PROGRESS": "0"}                    # bars in a notebook's outputs are noise
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
+    quiet = os.environ.get("PIXELBOOK_PROGRESS")
+    os.environ["PIXELBOOK_PROGRESS"] = "0"            # the kernel inherits it: no bars in outputs
     try:
         papermill.execute_notebook(notebook, str(partial), parameters=values, kernel_name="python3",
                                    progress_bar=progress, cwd=str(BOOK))
-    except PapermillExecutionError as e:
-        os.replace(partial, executed)
+    except PapermillExecutionError as e:             # executed.ipynb keeps the last good run
+        os.replace(partial, failed)
         raise PixelbookError(f"chapter {slug} ({profile}) failed in cell {e.exec_count}: {e.ename}: "
                              f"{str(e.evalue).splitlines()[0] if e.evalue else ''}; the executed notebook "
-                             f"is kept at {executed.relative_to(REPO)}") from None
+                             f"is kept at {failed}") from None
+    except (DeadKernelError, NoSuchKernel, RuntimeError) as e:
+        raise PixelbookError(f"chapter {slug} ({profile}): the notebook kernel failed ({type(e).__name__}: "
+                             f"{str(e).splitlines()[0] if str(e) else 'no message'}); is ipykernel installed?") from None
     finally:
-        for k, v in saved.items():
-            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+        if quiet is None:
+            del os.environ["PIXELBOOK_PROGRESS"]
+        else:
+            os.environ["PIXELBOOK_PROGRESS"] = quiet
     _stamp(partial, slug, profile)
     os.replace(partial, executed)
+    failed.unlink(missing_ok=True)
     return executed
 
 
@@ -223,16 +236,28 @@ def best_profile(slug, among=profiles.PROFILES) -> str | None:
     return found[-1] if found else None
 
 
+def has_profiles(slug) -> bool:
+    """Chapters that train something have profile entries; foundations and results do not, and
+    look the same at every profile."""
+    return slug in profiles.chapters()
+
+
 def default_book_profile() -> str:
-    """The highest profile that has results for every chapter (the results chapter aside)."""
-    content = [slug for slug in chapters() if slug != "results"]
-    complete = [p for p in profiles.PROFILES if all(has_results(p, slug) for slug in content)]
+    """The highest profile that has results for every chapter that has profiles."""
+    content = [slug for slug in chapters() if has_profiles(slug)]
+    complete = [p for p in profiles.PROFILES if content and all(has_results(p, slug) for slug in content)]
     return complete[-1] if complete else "smoke"
 
 
 def run_all(profile="smoke", skip_higher=False, retrain=False, progress=True, parameters=None):
     """Every chapter in book order; ``skip_higher`` leaves alone a chapter that already has
     results of a higher profile (what ``make book`` wants). The results chapter runs last."""
+    profiles.check_profile(profile)
+    takes = {slug: declared_parameters(read_chapter(slug)) for slug in chapters()}
+    for pair in parameters or []:                    # each chapter checks the values it takes
+        name = pair.partition("=")[0]
+        if not any(name in declared for declared in takes.values()):
+            raise InputError(f"unknown parameter {name!r}; no chapter takes it")
     done = []
     order = profiles.PROFILES
     for slug in chapters():
@@ -241,7 +266,8 @@ def run_all(profile="smoke", skip_higher=False, retrain=False, progress=True, pa
             print(f"{slug}: skipped, results of the {higher[-1]!r} profile exist")
             continue
         print(f"{slug}: running the {profile!r} profile")
-        run_chapter(slug, profile, parameters if slug != "results" else None, retrain, progress)
+        own = [pair for pair in parameters or [] if pair.partition("=")[0] in takes[slug]]
+        run_chapter(slug, profile, own, retrain, progress)
         done.append(slug)
     return done
 
@@ -261,7 +287,7 @@ def header_cell(slug, profile, notebook, wanted):
     parts += [f"**device:** {info.get('device', 'unknown')}", f"**commit:** `{commit}`",
               f"**executed:** {info.get('created', 'unknown')}"]
     note = ""
-    if profile != wanted:
+    if profile != wanted and has_profiles(slug):
         note = (f"\n\nThis book was built with the `{wanted}` profile; this chapter has no `{wanted}` results "
                 f"yet, so it shows its highest profile, `{profile}`.")
     badge = (f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(slug)})"

@@ -31,8 +31,10 @@ def save_weights(model, path, dtype=None, extra: dict | None = None):
 def read_weights(path) -> tuple[dict, dict]:
     """(tensors, metadata) of a weights file, or one clear line saying what is wrong with it."""
     path = Path(path)
-    if path.is_dir():
-        path = path / "weights.safetensors"
+    if path.is_dir():                     # a run folder, else a checkpoints/step-N folder
+        found = [path / name for name in ("weights.safetensors", "ema.safetensors", "model.safetensors")
+                 if (path / name).is_file()]
+        path = found[0] if found else path / "weights.safetensors"
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
     try:
@@ -64,7 +66,11 @@ def load_model(path, expect: dict | None = None, device="cpu"):
     """Rebuild the model a weights file describes. ``expect`` (e.g. ``{"model": "pixelcnn",
     "image_shape": [1, 28, 28]}``) guards against loading the wrong checkpoint."""
     tensors, metadata = read_weights(path)
-    config = json.loads(metadata["config"])
+    try:
+        config = json.loads(metadata["config"])
+        config["model"], config["image_shape"], config["levels"], config["size"]
+    except (KeyError, ValueError, TypeError):
+        raise CheckpointError(f"{path}: its metadata does not describe a model (damaged 'config')") from None
     for key, want in (expect or {}).items():
         if key in config and config[key] != want:
             raise CheckpointError(f"{path} holds {config['model']} with {key}={config[key]}, "

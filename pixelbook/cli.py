@@ -30,6 +30,23 @@ def positive_int(text):
     return value
 
 
+def positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def seed(text):
+    value = int(text) if text.lstrip("-").isdigit() else None
+    if value is None or not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"expected a seed in 0..{2**32 - 1}, got {text}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pixelbook", epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -42,10 +59,10 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--profile", default="cpu", help="smoke, cpu, gpu or paper (default: cpu)")
     t.add_argument("--steps", type=positive_int)
     t.add_argument("--batch-size", type=positive_int)
-    t.add_argument("--lr", type=float)
+    t.add_argument("--lr", type=positive_float)
     t.add_argument("--eval-images", type=positive_int, help="evaluate on the first N test images")
     t.add_argument("--out", help="run folder (default: runs/PROFILE/MODEL-DATASET-HASH of the settings)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=seed, default=0)
     t.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
     t.add_argument("--retrain", action="store_true", help="train again even if this exact run has finished")
     t.add_argument("--device", help="cpu or cuda (default: cuda when available)")
@@ -63,8 +80,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("checkpoint")
     s.add_argument("-n", type=positive_int, default=16)
     s.add_argument("-o", "--output", default="samples.png")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--temperature", type=float, default=1.0)
+    s.add_argument("--seed", type=seed, default=0)
+    s.add_argument("--temperature", type=positive_float, default=1.0)
     s.add_argument("--naive", action="store_true", help="the uncached sampler (same images, slower)")
     s.add_argument("--device")
     s.add_argument("--quiet", action="store_true")
@@ -121,8 +138,8 @@ def cmd_train(args):
 
 def _load(args):
     from .checkpoint import load_model
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    return load_model(args.checkpoint, device=device)
+    from .results import resolve_device
+    return load_model(args.checkpoint, device=resolve_device(args.device))
 
 
 def cmd_evaluate(args):
@@ -131,7 +148,7 @@ def cmd_evaluate(args):
     model, metadata = _load(args)
     dataset = args.dataset or metadata.get("dataset")
     if dataset is None:
-        raise PixelbookError(f"{args.checkpoint} does not say its dataset; pass --dataset")
+        raise PixelbookError(f"{args.checkpoint} holds training weights without their dataset; pass --dataset")
     image_set = data.load(dataset, args.split, levels=model.levels).subset(args.images)
     result = evaluate(model, image_set, progress=not args.quiet)
     print(json.dumps({"model": model.name, "dataset": dataset, "split": args.split,
@@ -162,7 +179,9 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
-        print("error: interrupted; rerun with --resume to continue from the last checkpoint", file=sys.stderr)
+        hint = {"train": "; rerun with --resume to continue from the last checkpoint",
+                "run": "; run it again: it continues from the last checkpoint"}.get(args.command, "")
+        print(f"error: interrupted{hint}", file=sys.stderr)
         return 130
     return 0
 

@@ -27,6 +27,7 @@ caller may modify what it gets without changing later loads.
 import functools
 import gzip
 import io
+import math
 import os
 import pickle
 import zlib
@@ -38,7 +39,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import DatasetError, InputError, UnknownNameError, known
+from .errors import DatasetError, InputError, PixelbookError, UnknownNameError, known
+from .results import write_atomic
 
 SPLITS = ("train", "test")
 CELEBA_SIZE = 32
@@ -219,7 +221,7 @@ def read_idx(path, ndim: int | None = None) -> torch.Tensor:
         raise DatasetError(f"{path}: truncated, expected at least {header} bytes, "
                            f"found {len(data)}")
     shape = [int.from_bytes(data[i:i + 4], "big") for i in range(4, header, 4)]
-    expected = header + int(np.prod(shape))
+    expected = header + int(math.prod(shape))
     if len(data) != expected:
         problem = "truncated" if len(data) < expected else "trailing data"
         raise DatasetError(f"{path}: {problem}, expected {expected} bytes, found {len(data)}")
@@ -432,9 +434,11 @@ def _read_celeba(split, root, download, size):
         files = _celeba_files(partition, split)
         images = torch.stack([_celeba_image(folder / "img_align_celeba" / file, size)
                               for file in files])
+        buffer = io.BytesIO()
+        torch.save(images, buffer)
         try:
-            torch.save(images, cache)
-        except OSError:
+            write_atomic(cache, buffer.getvalue())
+        except PixelbookError:
             pass  # a read-only folder: decode again next time
     return images, torch.zeros(len(images), dtype=torch.long)
 

@@ -38,7 +38,7 @@ def _at_least_float32(t: torch.Tensor) -> torch.Tensor:
 def _inverse_cdf(log_probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """Index k with cdf[k-1] <= u < cdf[k]; log_probs [..., K], u [...] in [0, 1)."""
     cdf = log_probs.double().softmax(-1).cumsum(-1)
-    index = torch.searchsorted(cdf, u.double().contiguous().unsqueeze(-1)).squeeze(-1)
+    index = torch.searchsorted(cdf, u.double().contiguous().unsqueeze(-1), right=True).squeeze(-1)
     return index.clamp_(max=log_probs.shape[-1] - 1)
 
 
@@ -98,13 +98,20 @@ def logistic_bin_log_prob(x, mean, log_scale, levels):
     return torch.where(x < -1 + half_bin, lowest, torch.where(x > 1 - half_bin, highest, middle))
 
 
+def parameters_per_channel(channels: int) -> int:
+    """Mean and log-scale per component, plus a coupling coefficient for RGB."""
+    if channels not in (1, 3):
+        raise InputError(f"the logistic mixture models 1 or 3 colour channels, got {channels}")
+    return 3 if channels == 3 else 2
+
+
 def split_mixture_params(params: torch.Tensor, channels: int, mixtures: int):
     """The reference layout -> logits [B, M, H, W], means/log-scales/coeffs [B, C, M, H, W].
 
     Layout (openai/pixel-cnn): M mixture logits, then for each colour channel its M means, M
     log-scales (clamped at -7) and, for C = 3, M raw coefficients (through tanh).
     """
-    per_channel = 3 if channels > 1 else 2
+    per_channel = parameters_per_channel(channels)
     expected = mixtures * (1 + per_channel * channels)
     if params.shape[1] != expected:
         raise InputError(
@@ -138,7 +145,7 @@ def discretized_logistic_mixture_log_prob(params, x, levels=256, per_sub_pixel=F
     or with ``per_sub_pixel`` the conditionals log p(x_c | x_<c) as [B, C, H, W].
     """
     channels = x.shape[1]
-    mixtures = params.shape[1] // (1 + (3 if channels > 1 else 2) * channels)
+    mixtures = params.shape[1] // (1 + parameters_per_channel(channels) * channels)
     logits, means, log_scales, coeffs = split_mixture_params(_at_least_float32(params), channels, mixtures)
     x_unit = scale_to_unit(x, levels, means.dtype).unsqueeze(2)         # [B, C, 1, H, W]
     means = coupled_means(means, coeffs, x_unit)
@@ -164,7 +171,7 @@ class DiscretizedLogisticMixture:
         self.levels, self.mixtures = levels, mixtures
 
     def param_channels(self, channels: int) -> int:
-        return self.mixtures * (1 + (3 if channels > 1 else 2) * channels)
+        return self.mixtures * (1 + parameters_per_channel(channels) * channels)
 
     def sub_pixel_log_prob(self, params, x):
         return discretized_logistic_mixture_log_prob(params, x, self.levels, per_sub_pixel=True)
@@ -179,7 +186,10 @@ class DiscretizedLogisticMixture:
             _at_least_float32(params)[..., None, None], channels, self.mixtures)
         component = _inverse_cdf(logits[..., 0, 0], noise[:, 0])          # [B]
         index = component.view(-1, 1, 1).expand(-1, channels, 1)
-        chosen = lambda t: None if t is None else t[..., 0, 0].gather(2, index)[..., 0]  # [B, C]
+
+        def chosen(t):                                                # [B, C, M, 1, 1] -> [B, C]
+            return None if t is None else t[..., 0, 0].gather(2, index)[..., 0]
+
         means, log_scales, coeffs = chosen(means), chosen(log_scales), chosen(coeffs)
         out = torch.empty_like(x_pixel)
         values = torch.zeros(means.shape, dtype=means.dtype, device=means.device)

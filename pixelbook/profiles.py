@@ -8,7 +8,7 @@ One entry per (chapter, profile):
 - ``paper``: the paper's hyperparameters and dataset; multi-GPU through ``torchrun``.
 """
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from . import models
 from .errors import UnknownNameError, known
@@ -30,7 +30,6 @@ class Profile:
     eval_images: int | None = None    # None: the whole test split
     checkpoint_every: int = 500
     samples: int = 16
-    extra: dict = field(default_factory=dict)   # chapter-specific knobs
 
     def train_config(self, seed=0, **overrides) -> TrainConfig:
         config = TrainConfig(steps=self.steps, batch_size=self.batch_size, lr=self.lr, warmup=self.warmup,
@@ -78,8 +77,8 @@ def get(chapter: str, profile: str) -> Profile:
 def for_model(model: str, profile: str) -> tuple[str, Profile]:
     """(chapter, profile entry) of the chapter that trains ``model``."""
     check_profile(profile)
-    for (chapter, name), entry in ENTRIES.items():
-        if name == profile and model in entry.models:
+    for (chapter, entry_profile), entry in ENTRIES.items():
+        if entry_profile == profile and model in entry.models:
             return chapter, entry
     models.family(model)                                               # an unknown model: its own line
     raise UnknownNameError(f"no {profile!r} profile trains {model}")

@@ -14,6 +14,14 @@ import torch
 from .errors import PixelbookError
 
 REPO = Path(__file__).resolve().parent.parent
+IN_CHECKOUT = (REPO / "pyproject.toml").is_file() and (REPO / "book").is_dir()
+
+
+def runs_root() -> Path:
+    """Where run folders go: $PIXELBOOK_RUNS, else runs/ of the checkout, else ./runs."""
+    if os.environ.get("PIXELBOOK_RUNS"):
+        return Path(os.environ["PIXELBOOK_RUNS"]).expanduser()
+    return REPO / "runs" if IN_CHECKOUT else Path.cwd() / "runs"
 
 
 def write_atomic(path, data: bytes | str):
@@ -57,8 +65,25 @@ def git_commit() -> tuple[str, bool]:
         return "unknown", False
 
 
+def resolve_device(device=None) -> torch.device:
+    """``None``: the GPU when there is one. A bad or absent device is one clear line."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise PixelbookError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not (torch.cuda.is_available()
+                                      and (device.index or 0) < torch.cuda.device_count()):
+        raise PixelbookError(f"--device {device}: no such CUDA GPU here "
+                             f"({torch.cuda.device_count()} visible); use cpu")
+    if device.type not in ("cpu", "cuda"):
+        raise PixelbookError(f"unknown device {str(device)!r}; use cpu, cuda or cuda:N")
+    return device
+
+
 def device_name(device=None) -> str:
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = resolve_device(device)
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     cpu = platform.processor() or platform.machine()
@@ -81,7 +106,6 @@ def provenance(chapter, profile, device=None) -> dict:
 
 # -- the bpd tables ------------------------------------------------------------------------------
 
-PROFILE_ORDER = ("smoke", "cpu", "gpu", "paper")
 COLUMNS = ["model", "dataset", "profile", "test bpd", "train images", "wall-clock", "device", "commit",
            "paper (its own dataset)"]
 
@@ -93,11 +117,17 @@ def collect(results_dir=None) -> list[dict]:
     for path in sorted(results_dir.glob("*/*/metrics.json")):
         try:
             metrics = json.loads(path.read_text())
-        except ValueError:
-            raise PixelbookError(f"{path}: not valid JSON; rerun its chapter") from None
-        rows += [table_row(run, metrics) for run in metrics.get("runs", [])]
-    order = lambda r: (r["model"], r["dataset"], PROFILE_ORDER.index(r["profile"]) if r["profile"] in PROFILE_ORDER else 9)
-    return sorted(rows, key=order)
+            rows += [table_row(run, metrics) for run in metrics.get("runs", [])]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise PixelbookError(f"{path}: not a readable metrics file ({type(e).__name__}: {e}); "
+                                 f"rerun its chapter") from None
+    return sorted(rows, key=table_order)
+
+
+def table_order(row):
+    from .profiles import PROFILES
+    rank = PROFILES.index(row["profile"]) if row["profile"] in PROFILES else len(PROFILES)
+    return row["model"], row["dataset"], rank
 
 
 def table_row(run: dict, chapter_metrics: dict) -> dict:
@@ -151,16 +181,23 @@ def csv_table(rows) -> str:
     return buffer.getvalue()
 
 
+def latex_escape(text) -> str:
+    for plain, escaped in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("&", r"\&"), ("%", r"\%"), ("#", r"\#"),
+                           ("≤", r"$\leq$")):
+        text = str(text).replace(plain, escaped)
+    return text
+
+
 def latex_table(rows) -> str:
-    escape = lambda s: (str(s).replace("\\", r"\textbackslash{}").replace("_", r"\_").replace("&", r"\&")
-                        .replace("%", r"\%").replace("#", r"\#").replace("≤", r"$\leq$"))
-    head = ["model", "dataset", "profile", "test bpd", "train images", "wall-clock", "commit", "paper"]
-    lines = [r"\begin{tabular}{lllrrrll}", r"\toprule", " & ".join(head) + r" \\", r"\midrule"]
+    """A booktabs tabular (\\usepackage{booktabs}); the paper column cites references.bib."""
+    head = ["model", "dataset", "profile", "test bpd", "train images", "wall-clock", "device", "commit", "paper"]
+    lines = [r"\begin{tabular}{lllrrrlll}", r"\toprule", " & ".join(head) + r" \\", r"\midrule"]
     for r in rows:
         cells = table_cells(r)
         paper = r.get("paper")
-        cited = f"{paper['value']:.2f} ({escape(paper['dataset'])}) \\cite{{{paper['cite']}}}" if paper else "--"
-        lines.append(" & ".join(escape(c) for c in cells[:6]) + f" & {cells[7]} & {cited}" + r" \\")
+        cited = (f"{paper['value']:.2f} ({latex_escape(paper['dataset'])}) \\cite{{{paper['cite']}}}"
+                 if paper else "--")
+        lines.append(" & ".join(latex_escape(c) for c in cells[:8]) + f" & {cited}" + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
 

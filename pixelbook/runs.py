@@ -14,6 +14,7 @@ hash names the run folder, so the same plan finds its finished run and reuses it
 """
 
 import hashlib
+import inspect
 import json
 import shutil
 from dataclasses import asdict, dataclass
@@ -23,21 +24,30 @@ import torch
 
 from . import data, models, plots, profiles
 from .checkpoint import load_model, save_weights
-from .errors import CheckpointError
+from .errors import CheckpointError, UnknownNameError, known
 from .papers import paper_result
-from .results import provenance, write_json
+from .results import provenance, resolve_device, runs_root, write_json
 from .train import TrainConfig, checkpoints, evaluate, train
 
-RUNS = Path("runs")
+def model_code(model_name) -> str:
+    """A fingerprint of the source that defines a family's numbers: its module, the contract,
+    the layers and the likelihoods. Part of the plan, so changed model code never reuses a run."""
+    package = Path(__file__).parent
+    files = [Path(inspect.getfile(models.family(model_name))), package / "models" / "base.py",
+             package / "layers.py", package / "likelihoods.py"]
+    return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:12]
 
 
 def plan(model_name, profile="cpu", dataset=None, seed=0, steps=None, batch_size=None, lr=None,
          eval_images=None) -> dict:
     """Everything that determines a run's numbers, as plain JSON-able data."""
     chapter, entry = profiles.for_model(model_name, profile)
+    dataset = dataset or entry.dataset
+    if dataset not in data.names():
+        raise UnknownNameError(f"unknown dataset {dataset!r}; known: {known(data.names())}")
     overrides = {k: v for k, v in dict(steps=steps, batch_size=batch_size, lr=lr).items() if v is not None}
     return {"chapter": chapter, "profile": profile, "model": model_name, "size": entry.models[model_name],
-            "dataset": dataset or entry.dataset, "levels": entry.levels,
+            "code": model_code(model_name), "dataset": dataset, "levels": entry.levels,
             "train": asdict(entry.train_config(seed=seed, **overrides)),
             "eval_images": eval_images if eval_images is not None else entry.eval_images,
             "samples": entry.samples}
@@ -48,7 +58,14 @@ def plan_hash(record: dict) -> str:
 
 
 def run_folder(record: dict) -> Path:
-    return RUNS / record["profile"] / f"{record['model']}-{record['dataset']}-{plan_hash(record)}"
+    return runs_root() / record["profile"] / f"{record['model']}-{record['dataset']}-{plan_hash(record)}"
+
+
+def read_config(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise CheckpointError(f"{path}: not valid JSON (a damaged run folder); choose another --out") from None
 
 
 def finished(out: Path, record: dict) -> dict | None:
@@ -74,11 +91,12 @@ def train_and_evaluate(model_name, profile="cpu", dataset=None, out=None, seed=0
     """Train, evaluate and sample one model into ``out`` (default: the plan's run folder).
     A finished run of the same plan is reused unless ``retrain``."""
     record = plan(model_name, profile, dataset, seed, steps, batch_size, lr, eval_images)
+    device = resolve_device(device)
     out = Path(out) if out is not None else run_folder(record)
     config_file = out / "config.json"
     if not retrain and (metrics := finished(out, record)) is not None:
         return Run(out, metrics, reused=True)
-    if config_file.is_file() and json.loads(config_file.read_text()) != record:
+    if config_file.is_file() and read_config(config_file) != record:
         raise CheckpointError(f"{out} holds a run with another configuration; choose another --out")
     if checkpoints(out) and not resume and not retrain:
         raise CheckpointError(f"{out} already holds a run; pass --resume to continue it or --retrain")
@@ -86,8 +104,8 @@ def train_and_evaluate(model_name, profile="cpu", dataset=None, out=None, seed=0
         for old in checkpoints(out):
             shutil.rmtree(old)
     write_json(config_file, record)
+    started = provenance(record["chapter"], profile, device)             # the code that trains, not later code
 
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     train_set = data.load(record["dataset"], "train", levels=record["levels"])
     test_set = data.load(record["dataset"], "test", levels=record["levels"]).subset(record["eval_images"])
     torch.manual_seed(seed)
@@ -112,7 +130,7 @@ def train_and_evaluate(model_name, profile="cpu", dataset=None, out=None, seed=0
         "seed": seed, "params": model.num_params(), "size": model.config["size"],
         "history": result.history, "paper": paper_result(model_name),
     }
-    metrics = {**provenance(record["chapter"], profile, device), "plan_hash": plan_hash(record), "runs": [run]}
+    metrics = {**started, "plan_hash": plan_hash(record), "runs": [run]}
     write_json(out / "metrics.json", metrics)
     return Run(out, metrics, reused=False)
 

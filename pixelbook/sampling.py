@@ -8,6 +8,7 @@ its likelihood by inverse CDF.
 
 import torch
 
+from .errors import InputError
 from .progress import progress_bar
 
 
@@ -15,8 +16,8 @@ def autoregressive_sample(model, n, y=None, generator=None, cache=True, temperat
                           **likelihood_options):
     C, H, W = model.image_shape
     device = model.device
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
+    if not temperature > 0:                                            # also rejects NaN
+        raise InputError(f"temperature must be a positive number, got {temperature}")
     if y is not None:
         y = torch.as_tensor(y, device=device)
         y = y.expand(n) if y.dim() == 0 else y

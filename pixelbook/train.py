@@ -43,7 +43,7 @@ class TrainConfig:
 class TrainResult:
     steps: int
     images: int
-    wallclock_s: float                # this process's training time, summed over resumes
+    wallclock_s: float                # time spent in training steps, summed over resumes
     history: list = field(default_factory=list)   # [(step, train bpd averaged since last log)]
 
 
@@ -115,6 +115,7 @@ class Trainer:
         self.ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
                     if config.ema else None)
         self.step, self.wallclock, self.history = 0, 0.0, []
+        self.running = (0.0, 0)                                        # loss sum and count since the last log
 
     @property
     def eval_model(self):
@@ -133,7 +134,7 @@ class Trainer:
         if self.ema is not None:
             save_weights(self.ema.module, tmp / "ema.safetensors", extra={"step": self.step})
         save_trainer_state({
-            "step": self.step, "wallclock": self.wallclock, "history": self.history,
+            "step": self.step, "wallclock": self.wallclock, "history": self.history, "running": self.running,
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "ema_n_averaged": self.ema.n_averaged if self.ema is not None else None,
             "rng": _rng_state(), "config": asdict(self.config),
@@ -164,6 +165,7 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         _set_rng_state(state["rng"])
         self.step, self.wallclock, self.history = state["step"], state["wallclock"], state["history"]
+        self.running = tuple(state["running"])
         return True
 
     # -- the loop --------------------------------------------------------------------------
@@ -180,37 +182,39 @@ class Trainer:
         with autocast:
             loss = bits_per_dim(self.net(x, y), dims).mean()
         if not torch.isfinite(loss):
-            last = checkpoints(self.out_dir)[-1].name if self.out_dir and checkpoints(self.out_dir) else "none"
-            raise TrainingDiverged(f"loss became {loss.item()} at step {self.step + 1}; "
-                                   f"training stopped, last good checkpoint: {last}")
+            self.diverged(f"loss became {loss.item()}")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        if not torch.isfinite(norm):                                   # before the weights are touched
+            self.diverged(f"gradient norm became {norm.item()}")
         self.optimizer.step()
         self.scheduler.step()
         if self.ema is not None:
             self.ema.update_parameters(self.model)
         return loss.detach()
 
+    def diverged(self, what):
+        found = checkpoints(self.out_dir) if self.out_dir is not None else []
+        raise TrainingDiverged(f"{what} at step {self.step + 1}; training stopped, last good checkpoint: "
+                               f"{found[-1].name if found else 'none'}")
+
     def run(self, progress=True) -> TrainResult:
         config = self.config
         self.model.train()
-        running, count = torch.zeros((), device=self.model.device), 0
         bar = progress_bar(total=config.steps, initial=self.step, desc=f"training {self.model.name}",
                            unit="step", enable=progress and self.rank == 0)
         try:
             while self.step < config.steps:
                 start = time.perf_counter()
-                loss = self.train_step(*self.batch(self.step))
+                loss = self.train_step(*self.batch(self.step)).item()
                 self.step += 1
-                running += loss
-                count += 1
+                self.running = (self.running[0] + loss, self.running[1] + 1)
                 if self.step % config.log_every == 0 or self.step == config.steps:
-                    mean = (running / count).item()
+                    mean = self.running[0] / self.running[1]
                     self.history.append((self.step, mean))
                     bar.set_postfix(bpd=f"{mean:.3f}")
-                    running.zero_()
-                    count = 0
+                    self.running = (0.0, 0)
                 self.wallclock += time.perf_counter() - start
                 bar.update(1)
                 if self.step % config.checkpoint_every == 0 or self.step == config.steps:

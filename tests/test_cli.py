@@ -70,6 +70,16 @@ ERRORS = [
      "error: colored_digits images are [3, 8, 8] with 256 levels, but this pixelcnn takes [1, 8, 8] with 256"),
     ("evaluate {run} --images 5000", 2, "error: subset(5000) of digits/test: choose n in 0..297"),
     ("sample {tmp}/missing.safetensors", 2, "error: no checkpoint at {tmp}/missing.safetensors"),
+    ("train pixelcnn --profile smoke --device quantum --out {tmp}/q", 2,
+     "error: unknown device 'quantum'; use cpu, cuda or cuda:N"),
+    ("train pixelcnn --profile smoke --device cuda:7 --out {tmp}/q", 2, "error: --device cuda:7: ..."),
+    ("train pixelcnn --profile smoke --out {damaged}", 2,
+     "error: {damaged}/config.json: not valid JSON (a damaged run folder); choose another --out"),
+    ("evaluate {step}", 2, "error: {step} holds training weights without their dataset; pass --dataset"),
+    ("run all --profile huge", 2, "error: unknown profile 'huge'; known: smoke, cpu, gpu, paper"),
+    ("run pixelcnn -p steps=abc", 2, "error: parameter steps=abc is not int | None"),
+    ("run pixelcnn -p output_dir=/tmp", 2, "error: parameter output_dir is set by the runner; use --profile and --retrain"),
+    ("run pixelcnm", 2, "error: unknown chapter 'pixelcnm'; known: foundations, pixelcnn, results"),
 ]
 
 
@@ -78,7 +88,12 @@ def test_bad_input_gives_one_line_and_a_nonzero_exit(argv, code, expected, smoke
     (tmp_path / "file").write_text("not a folder")
     cut = tmp_path / "cut.safetensors"
     cut.write_bytes((smoke_run / "weights.safetensors").read_bytes()[:1000])
-    places = {"run": smoke_run, "tmp": tmp_path, "cut": cut, "file": tmp_path / "file"}
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "config.json").write_text("{not json")
+    step = sorted((smoke_run / "checkpoints").iterdir())[-1]
+    places = {"run": smoke_run, "tmp": tmp_path, "cut": cut, "file": tmp_path / "file", "damaged": damaged,
+              "step": step}
     argv, expected = argv.format(**places).split(), expected.format(**places)
     assert main(argv + ["--quiet"]) == code
     err = capsys.readouterr().err
@@ -92,11 +107,24 @@ def test_bad_input_gives_one_line_and_a_nonzero_exit(argv, code, expected, smoke
         assert all(m in line for m in middles), line
 
 
-def test_argument_errors_exit_nonzero(capsys):
+@pytest.mark.parametrize("argv,message", [
+    ("train pixelcnn --steps abc", "--steps: expected a whole number, got 'abc'"),
+    ("train pixelcnn --lr -1", "--lr: expected a positive number, got -1"),
+    ("train pixelcnn --lr nan", "--lr: expected a positive number, got nan"),
+    ("train pixelcnn --seed 99999999999", "--seed: expected a seed in 0..4294967295, got 99999999999"),
+    ("sample x --temperature 0", "--temperature: expected a positive number, got 0"),
+])
+def test_argument_errors_exit_nonzero(argv, message, capsys):
     with pytest.raises(SystemExit) as info:
-        main(["train", "pixelcnn", "--steps", "abc"])
+        main(argv.split())
     assert info.value.code == 2
-    assert "--steps: expected a whole number, got 'abc'" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
+
+
+def test_evaluate_a_training_checkpoint_folder(smoke_run, capsys):
+    step = sorted((smoke_run / "checkpoints").iterdir())[-1]
+    assert main(["evaluate", str(step), "--dataset", "digits", "--images", "10", "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["images"] == 10
 
 
 def test_no_traceback_reaches_the_user_unless_debug(tmp_path):

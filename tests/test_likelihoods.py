@@ -38,9 +38,10 @@ def test_mixture_greyscale_sums_to_one(seed):
     assert total.item() == pytest.approx(1.0, abs=1e-9)
 
 
-def test_mixture_rgb_sums_to_one_over_all_colours():
-    """All 256^3 colours of one RGB pixel, coupling included (about 15 s)."""
-    params = random_params(4, 3, seed=0)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_mixture_rgb_sums_to_one_over_all_colours(seed):
+    """All 256^3 colours of one RGB pixel, coupling included (about 10 s per parameter set)."""
+    params = random_params(3, 3, seed=seed)
     total = torch.zeros((), dtype=torch.float64)
     red_green = torch.tensor(list(itertools.product(range(256), repeat=2)))   # [65536, 2]
     for blue in range(256):
@@ -101,6 +102,8 @@ def test_mixture_edges_and_tiny_probabilities_are_finite_with_finite_gradients()
 def test_mixture_rejects_a_wrong_layout():
     with pytest.raises(InputError, match="need 30"):
         discretized_logistic_mixture_log_prob(torch.zeros(1, 31, 1, 1), torch.zeros(1, 3, 1, 1, dtype=torch.long))
+    with pytest.raises(InputError, match="1 or 3 colour channels"):
+        discretized_logistic_mixture_log_prob(torch.zeros(1, 21, 1, 1), torch.zeros(1, 2, 1, 1, dtype=torch.long))
 
 
 @pytest.mark.parametrize("channels", [1, 3])

@@ -143,6 +143,15 @@ def test_cached_and_naive_sampling_are_identical(name, shape, levels):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_cached_and_naive_sampling_are_identical_in_float32(name):
+    """The precision the CLI and the chapters sample in."""
+    torch.manual_seed(7)
+    model = pb.models.create(name, (3, 6, 6), 256).eval()
+    cached = model.sample(4, generator=torch.Generator().manual_seed(8))
+    assert torch.equal(cached, model.sample(4, generator=torch.Generator().manual_seed(8), cache=False))
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_float32_model_and_gradients(name):
     torch.manual_seed(0)
     model = pb.models.create(name, (3, 6, 6), 256)
