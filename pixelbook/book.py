@@ -14,6 +14,7 @@ executed notebooks into ``_staged/`` with a provenance header, for ``jupyter-boo
 
 import ast
 import json
+import logging
 import os
 import shutil
 import sys
@@ -194,6 +195,8 @@ def run_chapter(slug, profile="smoke", parameters=None, retrain=False, progress=
     out.mkdir(parents=True, exist_ok=True)
     executed, partial, failed = out / "executed.ipynb", out / ".partial.executed.ipynb", out / "failed.ipynb"
     values = {**values, "profile": profile, "output_dir": str(out), "retrain": retrain or values.get("retrain", False)}
+    # papermill cannot read "str | None" annotations and warns about them; we check parameters ourselves
+    logging.getLogger("papermill").setLevel(logging.ERROR)
     quiet = os.environ.get("PIXELBOOK_PROGRESS")
     os.environ["PIXELBOOK_PROGRESS"] = "0"            # the kernel inherits it: no bars in outputs
     try:
