@@ -74,6 +74,7 @@ class Chapter:
         self.out = Path(output_dir) if output_dir else Path(tempfile.mkdtemp(prefix=f"pixelbook-{slug}-"))
         self.out.mkdir(parents=True, exist_ok=True)
         self.runs, self.started = [], time.time()
+        self.provenance = provenance(slug, self.profile)                 # the code that runs, not later code
         self.previous = self._read_previous()
 
     @property
@@ -116,11 +117,11 @@ class Chapter:
     def table(self):
         """This chapter's runs as the book's bpd table (the paper's number in its own column)."""
         from IPython.display import Markdown
-        info = {"chapter": self.slug, "profile": self.profile, **provenance(self.slug, self.profile)}
+        info = {"chapter": self.slug, "profile": self.profile, **self.provenance}
         return Markdown(markdown_table([table_row(run, info) for run in self.runs]))
 
     def finish(self):
-        metrics = {**provenance(self.slug, self.profile), "wallclock_s": round(time.time() - self.started, 1),
+        metrics = {**self.provenance, "wallclock_s": round(time.time() - self.started, 1),
                    "runs": self.runs}
         write_json(self.out / "metrics.json", metrics)
         return metrics
@@ -195,6 +196,7 @@ def run_chapter(slug, profile="smoke", parameters=None, retrain=False, progress=
     out.mkdir(parents=True, exist_ok=True)
     executed, partial, failed = out / "executed.ipynb", out / ".partial.executed.ipynb", out / "failed.ipynb"
     values = {**values, "profile": profile, "output_dir": str(out), "retrain": retrain or values.get("retrain", False)}
+    stamp = provenance(slug, profile)                # the code that runs, not what is committed later
     # papermill cannot read "str | None" annotations and warns about them; we check parameters ourselves
     logging.getLogger("papermill").setLevel(logging.ERROR)
     quiet = os.environ.get("PIXELBOOK_PROGRESS")
@@ -215,17 +217,17 @@ def run_chapter(slug, profile="smoke", parameters=None, retrain=False, progress=
             del os.environ["PIXELBOOK_PROGRESS"]
         else:
             os.environ["PIXELBOOK_PROGRESS"] = quiet
-    _stamp(partial, slug, profile)
+    _stamp(partial, stamp)
     os.replace(partial, executed)
     failed.unlink(missing_ok=True)
     return executed
 
 
-def _stamp(path, slug, profile):
+def _stamp(path, stamp):
     """Record the run's provenance in the executed notebook's metadata (read by ``stage``)."""
     import nbformat
     notebook = nbformat.read(path, as_version=4)
-    notebook.metadata["pixelbook"] = provenance(slug, profile)
+    notebook.metadata["pixelbook"] = stamp
     nbformat.write(notebook, path)
 
 

@@ -17,15 +17,17 @@ def channel_groups(channels: int, groups: int) -> torch.Tensor:
     return torch.arange(channels) * groups // channels
 
 
-def causal_mask(out_channels, in_channels, kernel_size, mask_type, groups=1) -> torch.Tensor:
+def causal_mask(out_channels, in_channels, kernel_size, mask_type, groups=1, out_groups=None,
+                in_groups=None) -> torch.Tensor:
     """[out, in, kh, kw] mask: rows above the centre, the centre row left of the centre, and the
-    centre tap itself only between allowed channel groups."""
+    centre tap itself only between allowed channel groups. ``out_groups``/``in_groups`` give each
+    map's group explicitly (e.g. gate-major LSTM gates); by default they are contiguous blocks."""
     kh, kw = kernel_size
     mask = torch.zeros(out_channels, in_channels, kh, kw)
     mask[:, :, : kh // 2] = 1                                          # rows above
     mask[:, :, kh // 2, : kw // 2] = 1                                 # left, same row
-    out_group = channel_groups(out_channels, groups)[:, None]
-    in_group = channel_groups(in_channels, groups)[None, :]
+    out_group = (channel_groups(out_channels, groups) if out_groups is None else out_groups)[:, None]
+    in_group = (channel_groups(in_channels, groups) if in_groups is None else in_groups)[None, :]
     centre = out_group > in_group if mask_type == "A" else out_group >= in_group
     mask[:, :, kh // 2, kw // 2] = centre.float()
     return mask
@@ -34,21 +36,44 @@ def causal_mask(out_channels, in_channels, kernel_size, mask_type, groups=1) -> 
 class MaskedConv2d(nn.Conv2d):
     """A 'same' convolution whose kernel is multiplied by a causal mask ("A" or "B")."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, mask_type="B", groups=1):
+    def __init__(self, in_channels, out_channels, kernel_size, mask_type="B", groups=1, out_groups=None,
+                 in_groups=None):
         if mask_type not in ("A", "B"):
             raise ValueError(f"mask_type must be 'A' or 'B', got {mask_type!r}")
         kernel_size = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
         super().__init__(in_channels, out_channels, kernel_size,
                          padding=(kernel_size[0] // 2, kernel_size[1] // 2))
         self.mask_type, self.color_groups = mask_type, groups
-        self.register_buffer("mask", causal_mask(out_channels, in_channels, kernel_size, mask_type, groups),
-                             persistent=False)
+        mask = causal_mask(out_channels, in_channels, kernel_size, mask_type, groups, out_groups, in_groups)
+        self.register_buffer("mask", mask, persistent=False)
 
     def forward(self, x):
         return F.conv2d(x, self.weight * self.mask, self.bias, self.stride, self.padding)
 
     def extra_repr(self):
         return super().extra_repr() + f", mask_type={self.mask_type}, color_groups={self.color_groups}"
+
+
+class OutputHead(nn.Sequential):
+    """ReLU, 1x1 mask B, ReLU, 1x1 mask B: features -> distribution parameters, per colour group."""
+
+    def __init__(self, in_channels, hidden, out_channels, groups=1):
+        super().__init__(nn.ReLU(), MaskedConv2d(in_channels, hidden, 1, "B", groups),
+                         nn.ReLU(), MaskedConv2d(hidden, out_channels, 1, "B", groups))
+
+
+def skew(x: torch.Tensor) -> torch.Tensor:
+    """[B, C, H, W] -> [B, C, H, W+H-1], row i shifted right by i: diagonals become columns
+    (PixelRNN, Figure 3). Padding each row by H and re-reading the buffer with rows one shorter
+    shifts row i by exactly i."""
+    B, C, H, W = x.shape
+    return F.pad(x, (0, H)).flatten(2)[..., : H * (W + H - 1)].view(B, C, H, W + H - 1)
+
+
+def unskew(x: torch.Tensor, width: int) -> torch.Tensor:
+    """The inverse of :func:`skew`: [B, C, H, W+H-1] -> [B, C, H, width]."""
+    B, C, H, _ = x.shape
+    return F.pad(x.flatten(2), (0, H)).view(B, C, H, width + H)[..., :width]
 
 
 def dilate(reach: torch.Tensor, kernel_size, mask_type: str) -> torch.Tensor:

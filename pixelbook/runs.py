@@ -14,7 +14,6 @@ hash names the run folder, so the same plan finds its finished run and reuses it
 """
 
 import hashlib
-import inspect
 import json
 import shutil
 from dataclasses import asdict, dataclass
@@ -24,18 +23,26 @@ import torch
 
 from . import data, models, plots, profiles
 from .checkpoint import load_model, save_weights
-from .errors import CheckpointError, UnknownNameError, known
+from .errors import CheckpointError
 from .papers import paper_result
 from .results import provenance, resolve_device, runs_root, write_json
-from .train import TrainConfig, checkpoints, evaluate, train
+from .train import TRAINING_VERSION, TrainConfig, checkpoints, evaluate, train
 
-def model_code(model_name) -> str:
-    """A fingerprint of the source that defines a family's numbers: its module, the contract,
-    the layers and the likelihoods. Part of the plan, so changed model code never reuses a run."""
-    package = Path(__file__).parent
-    files = [Path(inspect.getfile(models.family(model_name))), package / "models" / "base.py",
-             package / "layers.py", package / "likelihoods.py"]
-    return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:12]
+def numerics(model_name, image_shape, levels, size) -> str:
+    """A fingerprint of what the model code computes: ``log_prob`` of two fixed images under a
+    fixed-seed model of the run's size, in float64 on the CPU, to 9 significant digits.
+
+    It is part of the plan, so a change to the model code that moves any number never reuses an
+    old run, while a refactor that moves nothing keeps its results. ``tests/test_results.py``
+    checks every committed result against the current code this way."""
+    with torch.random.fork_rng(devices=[]):                            # leave the caller's RNG alone
+        torch.manual_seed(1234)
+        model = models.create(model_name, image_shape, levels, **size).double().eval()
+        x = torch.randint(0, levels, (2, *image_shape), generator=torch.Generator().manual_seed(5678))
+        with torch.no_grad():
+            log_prob = model.log_prob(x).tolist()
+    text = json.dumps([model.config, model.num_params(), [f"{v:.8e}" for v in log_prob]], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def plan(model_name, profile="cpu", dataset=None, seed=0, steps=None, batch_size=None, lr=None,
@@ -43,11 +50,12 @@ def plan(model_name, profile="cpu", dataset=None, seed=0, steps=None, batch_size
     """Everything that determines a run's numbers, as plain JSON-able data."""
     chapter, entry = profiles.for_model(model_name, profile)
     dataset = dataset or entry.dataset
-    if dataset not in data.names():
-        raise UnknownNameError(f"unknown dataset {dataset!r}; known: {known(data.names())}")
+    test_set = data.load(dataset, "test", levels=entry.levels)        # its shape and levels; cached
+    size = entry.models[model_name]
     overrides = {k: v for k, v in dict(steps=steps, batch_size=batch_size, lr=lr).items() if v is not None}
-    return {"chapter": chapter, "profile": profile, "model": model_name, "size": entry.models[model_name],
-            "code": model_code(model_name), "dataset": dataset, "levels": entry.levels,
+    return {"chapter": chapter, "profile": profile, "model": model_name, "size": size,
+            "numerics": numerics(model_name, test_set.image_shape, test_set.levels, size),
+            "training": TRAINING_VERSION, "dataset": dataset, "levels": entry.levels,
             "train": asdict(entry.train_config(seed=seed, **overrides)),
             "eval_images": eval_images if eval_images is not None else entry.eval_images,
             "samples": entry.samples}
@@ -127,7 +135,7 @@ def train_and_evaluate(model_name, profile="cpu", dataset=None, out=None, seed=0
         "bound": "exact", "parts": {}, "eval_images": test["images"], "train_steps": result.steps,
         "train_images": result.images, "wallclock_s": round(result.wallclock_s, 1),
         "images_per_s": round(result.images / result.wallclock_s, 1) if result.wallclock_s else None,
-        "seed": seed, "params": model.num_params(), "size": model.config["size"],
+        "seed": seed, "params": model.num_params(), "size": model.config["size"], "numerics": record["numerics"],
         "history": result.history, "paper": paper_result(model_name),
     }
     metrics = {**started, "plan_hash": plan_hash(record), "runs": [run]}

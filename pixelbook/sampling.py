@@ -13,7 +13,7 @@ from .progress import progress_bar
 
 
 def autoregressive_sample(model, n, y=None, generator=None, cache=True, temperature=1.0, progress=False,
-                          **likelihood_options):
+                          condition=None, **likelihood_options):
     C, H, W = model.image_shape
     device = model.device
     if not temperature > 0:                                            # also rejects NaN
@@ -27,7 +27,7 @@ def autoregressive_sample(model, n, y=None, generator=None, cache=True, temperat
     noise = torch.rand(n, likelihood.noise_channels(C), H, W, generator=generator,
                        dtype=torch.float64, device=noise_device).to(device)
     x = torch.zeros(n, C, H, W, dtype=torch.long, device=device)
-    params_at = model.sampler(x, y, cache=cache)
+    params_at = model.sampler(x, y, cache=cache, condition=condition)
     passes = range(C) if likelihood.channels_per_pass == 1 else [None]
     was_training = model.training
     model.eval()

@@ -25,6 +25,11 @@ from .likelihoods import bits_per_dim
 from .progress import progress_bar
 
 
+# Part of every run's plan: bump it when a change to this loop moves the numbers it produces, so
+# that no committed result is reused across such a change.
+TRAINING_VERSION = 1
+
+
 @dataclass
 class TrainConfig:
     steps: int

@@ -60,7 +60,7 @@ ERRORS = [
     ("train pixelcnn --dataset imagenet --profile smoke", 2, "error: unknown dataset 'imagenet'; known: ..."),
     ("train pixelcnn --profile huge", 2, "error: unknown profile 'huge'; known: smoke, cpu, gpu, paper"),
     ("train pixelcnn --profile smoke --dataset fashion_mnist --out {tmp}/o", 2,
-     "error: fashion_mnist: no train IDX files in ...(download failed: offline); apt-get install ..."),
+     "error: fashion_mnist: no test IDX files in ...(download failed: offline); apt-get install ..."),
     ("train pixelcnn --profile smoke --out {run}", 2,
      "error: {run} holds a run with another configuration; choose another --out"),
     ("train pixelcnn --profile smoke --steps 5 --out {file}/run", 2, "error: cannot write {file}/run/..."),

@@ -1,9 +1,13 @@
 """The one contract every family implements (DESIGN.md, "The model contract").
 
 A family subclasses :class:`AutoregressiveModel`, sets ``self.likelihood`` and writes
-``network(h, y)``: pixels scaled to [-1, 1], float ``[B, C, H, W]`` -> distribution parameters
-``[B, P, H, W]`` (a family that reads tokens instead overrides ``forward(x, y)``). Everything else
-(input checks, log-likelihoods, the per-pixel maps, sampling) lives here once.
+``network(h, y, condition)``: pixels scaled to [-1, 1], float ``[B, C, H, W]`` -> distribution
+parameters ``[B, P, H, W]`` (a family that reads tokens instead overrides ``forward``).
+Everything else (input checks, log-likelihoods, the per-pixel maps, sampling) lives here once.
+
+Three optional inputs run through the contract: ``y``, a class label (families whose paper
+conditions on one); ``condition``, an image the model is conditioned on (the coarse image of the
+multi-scale PixelRNN, the grey sketch of the auxiliary PixelCNNs); and nothing else.
 """
 
 import torch
@@ -11,6 +15,7 @@ import torch.nn as nn
 
 from .. import sampling
 from ..errors import InputError
+from ..layers import dilate
 from ..likelihoods import scale_to_unit
 
 
@@ -27,40 +32,43 @@ class AutoregressiveModel(nn.Module):
         self.image_shape, self.levels, self.num_classes = image_shape, int(levels), num_classes
 
     # -- the contract ------------------------------------------------------------------------
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """int64 pixels [B, C, H, W] -> distribution parameters [B, P, H, W]."""
-        return self.network(self.unit_input(x), y)
+    exact = True            # log_prob is log p(x); auxiliary-variable models set False (a bound)
 
-    def network(self, h: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, y=None, condition=None) -> torch.Tensor:
+        """int64 pixels [B, C, H, W] -> distribution parameters [B, P, H, W]."""
+        return self.network(self.unit_input(x), y, condition)
+
+    def network(self, h: torch.Tensor, y=None, condition=None) -> torch.Tensor:
         raise NotImplementedError
 
-    def sub_pixel_log_prob(self, x, y=None) -> torch.Tensor:
+    def sub_pixel_log_prob(self, x, y=None, condition=None) -> torch.Tensor:
         """log p(x_c,i,j | every earlier sub-pixel) for every sub-pixel: float [B, C, H, W]."""
         self.check_input(x, y)
-        return self.likelihood.sub_pixel_log_prob(self(x, y), x)
+        return self.likelihood.sub_pixel_log_prob(self(x, y, condition), x)
 
-    def log_prob(self, x, y=None, per_pixel=False) -> torch.Tensor:
+    def log_prob(self, x, y=None, per_pixel=False, condition=None) -> torch.Tensor:
         """log p(x) in nats, float [B]; with ``per_pixel`` each pixel's conditional, [B, H, W]."""
-        per_pixel_map = self.sub_pixel_log_prob(x, y).sum(1)
+        per_pixel_map = self.sub_pixel_log_prob(x, y, condition).sum(1)
         return per_pixel_map if per_pixel else per_pixel_map.flatten(1).sum(1)
 
     @torch.no_grad()
-    def sample(self, n, y=None, generator=None, cache=True, temperature=1.0, progress=False):
+    def sample(self, n, y=None, generator=None, cache=True, temperature=1.0, progress=False, condition=None):
         """n images, int64 [n, C, H, W]. ``cache=False`` runs the whole network for every step and
         must return the identical images for the same generator."""
-        return sampling.autoregressive_sample(self, n, y, generator, cache, temperature, progress)
+        return sampling.autoregressive_sample(self, n, y, generator, cache, temperature, progress,
+                                              condition=condition)
 
-    def sampler(self, x, y=None, cache=True):
+    def sampler(self, x, y=None, cache=True, condition=None):
         """A function ``(x, i, j) -> params [B, P]`` at pixel (i, j), used while sampling.
 
         The naive one runs the whole network; families override :meth:`cached_sampler` to
         reuse work between steps."""
         if cache:
-            return self.cached_sampler(x, y)
-        return lambda x, i, j: self(x, y)[:, :, i, j]
+            return self.cached_sampler(x, y, condition)
+        return lambda x, i, j: self(x, y, condition)[:, :, i, j]
 
-    def cached_sampler(self, x, y=None):
-        return self.sampler(x, y, cache=False)
+    def cached_sampler(self, x, y=None, condition=None):
+        return self.sampler(x, y, cache=False, condition=condition)
 
     def context(self, channel: int, row: int, col: int) -> torch.Tensor:
         """Bool [C, H, W]: the sub-pixels the architecture claims sub-pixel (channel, row, col)
@@ -107,3 +115,13 @@ class AutoregressiveModel(nn.Module):
     def unit_input(self, x: torch.Tensor) -> torch.Tensor:
         """int pixels -> floats in [-1, 1], in the weights' dtype (float64 in the exact tests)."""
         return scale_to_unit(x, self.levels, next(self.parameters()).dtype)
+
+
+def spatial_context(model, reach, channel, row, col, first=(7, 7)) -> torch.Tensor:
+    """Bool [C, H, W] context of sub-pixel (channel, row, col) from ``reach``, the pixels the
+    layers after the first can read: the first layer's mask-A kernel widens it and excludes the
+    pixel itself, whose earlier colours it reads at its centre tap."""
+    C, H, W = model.image_shape
+    seen = dilate(reach, first, "A").expand(C, H, W).clone()
+    seen[:channel, row, col] = True
+    return seen

@@ -16,10 +16,10 @@ that tests run in seconds, and the profiles set the real sizes.
 import torch
 import torch.nn as nn
 
-from ..layers import MaskedConv2d, dilate
+from ..layers import MaskedConv2d, OutputHead, dilate
 from ..likelihoods import Categorical
 from . import register
-from .base import AutoregressiveModel
+from .base import AutoregressiveModel, spatial_context
 
 
 class ResidualBlock(nn.Module):
@@ -46,27 +46,21 @@ class PixelCNN(AutoregressiveModel):
         self.likelihood = Categorical(self.levels)
         self.input_conv = MaskedConv2d(C, 2 * hidden, 7, "A", C)
         self.blocks = nn.Sequential(*[ResidualBlock(hidden, C) for _ in range(layers)])
-        self.output = nn.Sequential(
-            nn.ReLU(), MaskedConv2d(2 * hidden, output_hidden, 1, "B", C),
-            nn.ReLU(), MaskedConv2d(output_hidden, self.likelihood.param_channels(C), 1, "B", C),
-        )
+        self.output = OutputHead(2 * hidden, output_hidden, self.likelihood.param_channels(C), C)
 
-    def network(self, h, y=None):
+    def network(self, h, y=None, condition=None):
         h = self.input_conv(h)                                         # [B, 2h, H, W]
         return self.output(self.blocks(h))                             # [B, C*levels, H, W]
 
-    def cached_sampler(self, x, y=None):
+    def cached_sampler(self, x, y=None, condition=None):
         # Row-incremental: a masked convolution's row i reads only rows <= i, so the rows below
         # the current one are never computed.
         return lambda x, i, j: self(x[:, :, : i + 1], y)[:, :, i, j]
 
     def context(self, channel, row, col):
-        C, H, W = self.image_shape
+        H, W = self.image_shape[1:]
         reach = torch.zeros(H, W, dtype=torch.bool)
         reach[row, col] = True
         for _ in range(self.layers):
             reach = dilate(reach, (3, 3), "B")
-        reach = dilate(reach, (7, 7), "A")                             # excludes the pixel itself
-        seen = reach.expand(C, H, W).clone()
-        seen[:channel, row, col] = True                                # earlier colours, via mask A's centre
-        return seen
+        return spatial_context(self, reach, channel, row, col, first=(7, 7))

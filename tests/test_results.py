@@ -1,0 +1,33 @@
+"""Committed results come from code that computes what the current code computes.
+
+Every run in results/*/*/metrics.json carries the numerics fingerprint of its model (log_prob of
+fixed images under a fixed-seed model, see pixelbook.runs.numerics). If a change to the model
+code moves the numbers, this test names the chapter to rerun."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pixelbook import runs
+
+REPO = Path(__file__).resolve().parent.parent
+RUNS = [(path, run) for path in sorted((REPO / "results").glob("*/*/metrics.json"))
+        for run in json.loads(path.read_text()).get("runs", [])]
+
+
+@pytest.mark.parametrize("path,run", RUNS, ids=[f"{p.parent.parent.name}/{p.parent.name}/{r['model']}" for p, r in RUNS])
+def test_committed_run_matches_the_current_model_code(path, run):
+    current = runs.numerics(run["model"], run["image_shape"], run["levels"], run["size"])
+    chapter = path.parent.name
+    assert run.get("numerics") == current, (
+        f"{path.relative_to(REPO)}: {run['model']} was produced by model code that computes different "
+        f"numbers; rerun: python -m pixelbook run {chapter} --profile {path.parent.parent.name}")
+
+
+def test_committed_runs_record_their_provenance():
+    for path, run in RUNS:
+        metrics = json.loads(path.read_text())
+        assert metrics["dirty"] is False, f"{path}: produced from uncommitted code"
+        assert len(metrics["commit"]) == 40
+        assert run["bound"] in ("exact", "upper")
