@@ -120,9 +120,11 @@ class Chapter:
         info = {"chapter": self.slug, "profile": self.profile, **self.provenance}
         return Markdown(markdown_table([table_row(run, info) for run in self.runs]))
 
-    def finish(self):
+    def finish(self, extra: dict | None = None):
+        """Write metrics.json: provenance, the chapter's wall-clock, every run, and ``extra``
+        measurements (benchmarks) under their own keys."""
         metrics = {**self.provenance, "wallclock_s": round(time.time() - self.started, 1),
-                   "runs": self.runs}
+                   **(extra or {}), "runs": self.runs}
         write_json(self.out / "metrics.json", metrics)
         return metrics
 
@@ -301,6 +303,15 @@ def header_cell(slug, profile, notebook, wanted):
                                          f"{note}\n```", metadata={"tags": ["pixelbook-header"]})
 
 
+def under_title(first, header) -> list:
+    """Split the chapter's first cell after its '# Title' line and put ``header`` there."""
+    import nbformat
+    title, _, rest = first.source.lstrip().partition("\n")
+    if first.cell_type != "markdown" or not title.startswith("# "):
+        return [header, first]
+    return [nbformat.v4.new_markdown_cell(title), header] + ([nbformat.v4.new_markdown_cell(rest.strip())] if rest.strip() else [])
+
+
 def stage(profile=None) -> dict:
     """Copy one profile's executed notebooks to ``_staged/`` with a provenance header.
 
@@ -318,9 +329,7 @@ def stage(profile=None) -> dict:
             raise PixelbookError(f"chapter {slug} has no executed notebook under results/; "
                                  f"run: python -m pixelbook run {slug} --profile smoke")
         notebook = nbformat.read(RESULTS / use / slug / "executed.ipynb", as_version=4)
-        first_heading = next((i for i, c in enumerate(notebook.cells)
-                              if c.cell_type == "markdown" and c.source.lstrip().startswith("# ")), -1)
-        notebook.cells.insert(first_heading + 1, header_cell(slug, use, notebook, wanted))
+        notebook.cells[0:1] = under_title(notebook.cells[0], header_cell(slug, use, notebook, wanted))
         nbformat.write(notebook, STAGED / f"{slug}.ipynb")
         shown[slug] = use
     return shown

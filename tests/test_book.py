@@ -138,7 +138,7 @@ def write_executed(root, profile, slug, runs=None):
     (root / "book" / f"{slug}.md").write_text(CHAPTER.format(title=slug, body="1"))
     folder = root / "results" / profile / slug
     folder.mkdir(parents=True)
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"# {slug}"),
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"# {slug}\n\nThe intro."),
                                                nbformat.v4.new_code_cell("1")])
     notebook.metadata["pixelbook"] = {"commit": "abcdef1234", "device": "cpu: test", "created": "today"}
     nbformat.write(notebook, folder / "executed.ipynb")
@@ -163,6 +163,7 @@ def test_stage_picks_the_highest_complete_profile_and_labels_each_page(sandbox, 
     shown = book.stage("cpu")
     assert shown == {"foundations": "smoke", "pixelcnn": "cpu", "broken": "smoke", "results": "smoke"}
     staged = nbformat.read(sandbox / "_staged" / "pixelcnn.ipynb", as_version=4)
+    assert staged.cells[0].source == "# pixelcnn" and staged.cells[2].source == "The intro."
     header = staged.cells[1].source
     assert "**Profile:** `cpu`" in header and "fashion_mnist" in header and "`abcdef1`" in header
     assert book.colab_url("pixelcnn") in header
