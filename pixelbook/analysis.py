@@ -27,3 +27,40 @@ def pixel_order_map(shape, row, col) -> torch.Tensor:
     order[: row * W + col] = 1
     order[row * W + col] = 2
     return order.view(H, W)
+
+
+def training_cost(models: dict, images, repeats=3) -> list[dict]:
+    """Seconds per image of one training step (forward, backward) for each model, measured side
+    by side on the same batch after a warm-up step: the PixelRNN paper's speed argument."""
+    import time
+    rows = []
+    for name, model in models.items():
+        model.train()
+        timings = []
+        for k in range(repeats + 1):
+            start = time.perf_counter()
+            loss = -model.log_prob(images).mean()
+            loss.backward()
+            model.zero_grad(set_to_none=True)
+            if k:                                                      # the first step warms up
+                timings.append(time.perf_counter() - start)
+        rows.append({"model": name, "ms_per_image": 1000 * min(timings) / len(images),
+                     "params": model.num_params()})
+        model.eval()
+    base = rows[0]["ms_per_image"]
+    for row in rows:
+        row["relative"] = row["ms_per_image"] / base
+    return rows
+
+
+def sampling_speed(model, n=4, seed=0, **sample_options) -> dict:
+    """Cached vs naive sampling of the same images, timed one after the other in one run."""
+    import time
+    timings, images = {}, {}
+    for cache in (True, False):
+        start = time.perf_counter()
+        images[cache] = model.sample(n, generator=torch.Generator().manual_seed(seed), cache=cache,
+                                     **sample_options)
+        timings[cache] = time.perf_counter() - start
+    return {"model": model.name, "n": n, "cached_s": timings[True], "naive_s": timings[False],
+            "speedup": timings[False] / timings[True], "identical": bool(torch.equal(images[True], images[False]))}

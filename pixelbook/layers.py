@@ -50,6 +50,16 @@ class MaskedConv2d(nn.Conv2d):
     def forward(self, x):
         return F.conv2d(x, self.weight * self.mask, self.bias, self.stride, self.padding)
 
+    def at(self, x, i, j):
+        """The output at one position (i, j) only, [B, out]: the zero-padded window around it,
+        convolved once. Incremental samplers call this instead of the whole map."""
+        (kh, kw), (ph, pw) = self.kernel_size, self.padding
+        H, W = x.shape[-2:]
+        window = x.new_zeros(*x.shape[:2], kh, kw)
+        top, left, bottom, right = max(0, i - ph), max(0, j - pw), min(H, i + ph + 1), min(W, j + pw + 1)
+        window[..., top - i + ph: bottom - i + ph, left - j + pw: right - j + pw] = x[..., top:bottom, left:right]
+        return F.conv2d(window, self.weight * self.mask, self.bias)[:, :, 0, 0]
+
     def extra_repr(self):
         return super().extra_repr() + f", mask_type={self.mask_type}, color_groups={self.color_groups}"
 
@@ -91,6 +101,8 @@ def dilate(reach: torch.Tensor, kernel_size, mask_type: str) -> torch.Tensor:
     H, W = reach.shape
     for r, c in taps.nonzero().tolist():
         dr, dc = r - kh // 2, c - kw // 2                              # the output at p reads p + (dr, dc)
+        if abs(dr) >= H or abs(dc) >= W:                               # a tap beyond the whole image
+            continue
         src = reach[max(0, -dr): H - max(0, dr), max(0, -dc): W - max(0, dc)]
         grown[max(0, dr): H - max(0, -dr), max(0, dc): W - max(0, -dc)] |= src
     return grown

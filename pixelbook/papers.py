@@ -7,6 +7,16 @@ dataset. The citation keys are those of ``references.bib``.
 PAPER_RESULTS = {
     # PixelRNN paper, Table 5 (CIFAR-10 test NLL in bits/dim).
     "pixelcnn": {"value": 3.14, "metric": "bpd", "dataset": "cifar10", "cite": "vandenoord2016pixelrnn"},
+    "row_lstm": {"value": 3.07, "metric": "bpd", "dataset": "cifar10", "cite": "vandenoord2016pixelrnn"},
+    "diagonal_bilstm": {"value": 3.00, "metric": "bpd", "dataset": "cifar10", "cite": "vandenoord2016pixelrnn"},
+}
+
+# Further numbers the chapters quote in prose, each on its own dataset.
+PAPER_NOTES = {
+    "diagonal_bilstm": [{"value": 79.20, "metric": "nats", "dataset": "binarized_mnist",
+                         "cite": "vandenoord2016pixelrnn"}],
+    "pixelrnn_imagenet": [{"value": 3.86, "metric": "bpd", "dataset": "imagenet32", "cite": "vandenoord2016pixelrnn"},
+                          {"value": 3.63, "metric": "bpd", "dataset": "imagenet64", "cite": "vandenoord2016pixelrnn"}],
 }
 
 

@@ -132,3 +132,24 @@ def masks_figure(kernel=5, groups=3):
         ax.set_title(f"mask {mask_type}: centre tap")
     fig.tight_layout()
     return fig
+
+
+def skew_figure(image, levels):
+    """A real image and its skewed map (row i shifted right by i), beside the diagonal index
+    i + j before and after: each diagonal becomes a column, so the Diagonal BiLSTM updates a
+    whole diagonal at once."""
+    from .layers import skew
+    x = image.detach().cpu().float()[None] / (levels - 1)              # [1, C, H, W]
+    H, W = x.shape[-2:]
+    diagonal = (torch.arange(H)[:, None] + torch.arange(W)[None, :]).float()[None, None] + 1
+    panels = [(x[0], "image"), (skew(x)[0], "skewed image"), (diagonal[0], "diagonal i + j"),
+              (skew(diagonal)[0], "skewed: diagonals are columns")]
+    fig, axes = plt.subplots(1, 4, figsize=(12, 2.8), gridspec_kw={"width_ratios": [W, W + H - 1] * 2})
+    for ax, (panel, title) in zip(axes, panels):
+        picture = panel.permute(1, 2, 0).squeeze(-1)
+        ax.imshow(picture, cmap="gray" if "image" in title else "tab20", interpolation="nearest")
+        ax.set_title(title)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig

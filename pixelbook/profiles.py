@@ -53,6 +53,29 @@ ENTRIES = {
     ("pixelcnn", "paper"): Profile(
         dataset="cifar10", models={"pixelcnn": dict(hidden=128, layers=15, output_hidden=1024)},
         steps=200_000, batch_size=16, lr=1e-3, warmup=1000, ema=0.9995, checkpoint_every=2000),
+    # PixelRNN: Row LSTM, Diagonal BiLSTM, Multi-Scale (van den Oord 2016). The paper's CIFAR-10
+    # models have 12 layers of h = 128; these budgets keep each chapter to its profile's time.
+    ("pixelrnn", "smoke"): Profile(
+        dataset="digits", steps=100, batch_size=32, lr=3e-3, warmup=10, checkpoint_every=50,
+        models={"row_lstm": dict(hidden=8, layers=1, output_hidden=16),
+                "diagonal_bilstm": dict(hidden=8, layers=1, output_hidden=16),
+                "multiscale_pixelrnn": dict(hidden=8, layers=1, output_hidden=16, condition_channels=8)}),
+    ("pixelrnn", "cpu"): Profile(
+        dataset="fashion_mnist", steps=800, batch_size=32, lr=2e-3, warmup=50, checkpoint_every=200,
+        eval_images=2000,
+        models={"row_lstm": dict(hidden=16, layers=2, output_hidden=32),
+                "diagonal_bilstm": dict(hidden=16, layers=2, output_hidden=32),
+                "multiscale_pixelrnn": dict(hidden=16, layers=2, output_hidden=32, condition_channels=16)}),
+    ("pixelrnn", "gpu"): Profile(
+        dataset="fashion_mnist", steps=6000, batch_size=64, lr=1e-3, warmup=200, ema=0.999, checkpoint_every=1000,
+        models={"row_lstm": dict(hidden=48, layers=4, output_hidden=128),
+                "diagonal_bilstm": dict(hidden=48, layers=4, output_hidden=128),
+                "multiscale_pixelrnn": dict(hidden=48, layers=4, output_hidden=128, condition_channels=32)}),
+    ("pixelrnn", "paper"): Profile(
+        dataset="cifar10", steps=200_000, batch_size=16, lr=1e-3, warmup=1000, ema=0.9995, checkpoint_every=2000,
+        models={"row_lstm": dict(hidden=128, layers=12, output_hidden=1024),
+                "diagonal_bilstm": dict(hidden=128, layers=12, output_hidden=1024),
+                "multiscale_pixelrnn": dict(hidden=128, layers=12, output_hidden=1024, condition_channels=64)}),
 }
 
 

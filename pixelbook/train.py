@@ -257,10 +257,9 @@ def evaluate(model, image_set, batch_size=256, progress=True, per_pixel=False):
                                   unit="batch", enable=progress):
             x = image_set.images[start: start + batch_size].to(model.device)
             y = image_set.labels[start: start + batch_size].to(model.device) if conditional else None
-            logp_map = model.log_prob(x, y, per_pixel=True).double()   # [B, H, W]
-            total += logp_map.sum().cpu()
-            if per_pixel:
-                bits = -logp_map.sum(0).cpu() / math.log(2)
+            total += model.log_prob(x, y).double().sum().cpu()
+            if per_pixel:                                              # bound models: their last stage's map
+                bits = -model.log_prob(x, y, per_pixel=True).double().sum(0).cpu() / math.log(2)
                 bits_map = bits if bits_map is None else bits_map + bits
     finally:
         model.train(was_training)

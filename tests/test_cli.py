@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pixelbook import data
+import pixelbook as pb
+from pixelbook import book, data
 from pixelbook.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,7 +57,7 @@ def offline(monkeypatch, tmp_path):
 # empty folder, "{cut}" a truncated weights file, "{file}" a plain file. A message ending in
 # "..." is matched on its start, and on any "...middle..." part.
 ERRORS = [
-    ("train pixelcnn_v2", 2, "error: unknown model 'pixelcnn_v2'; known: pixelcnn"),
+    ("train pixelcnn_v2", 2, "error: unknown model 'pixelcnn_v2'; known: {models}"),
     ("train pixelcnn --dataset imagenet --profile smoke", 2, "error: unknown dataset 'imagenet'; known: ..."),
     ("train pixelcnn --profile huge", 2, "error: unknown profile 'huge'; known: smoke, cpu, gpu, paper"),
     ("train pixelcnn --profile smoke --dataset fashion_mnist --out {tmp}/o", 2,
@@ -79,7 +80,7 @@ ERRORS = [
     ("run all --profile huge", 2, "error: unknown profile 'huge'; known: smoke, cpu, gpu, paper"),
     ("run pixelcnn -p steps=abc", 2, "error: parameter steps=abc is not int | None"),
     ("run pixelcnn -p output_dir=/tmp", 2, "error: parameter output_dir is set by the runner; use --profile and --retrain"),
-    ("run pixelcnm", 2, "error: unknown chapter 'pixelcnm'; known: foundations, pixelcnn, results"),
+    ("run pixelcnm", 2, "error: unknown chapter 'pixelcnm'; known: {chapters}"),
 ]
 
 
@@ -93,7 +94,7 @@ def test_bad_input_gives_one_line_and_a_nonzero_exit(argv, code, expected, smoke
     (damaged / "config.json").write_text("{not json")
     step = sorted((smoke_run / "checkpoints").iterdir())[-1]
     places = {"run": smoke_run, "tmp": tmp_path, "cut": cut, "file": tmp_path / "file", "damaged": damaged,
-              "step": step}
+              "step": step, "models": ", ".join(sorted(pb.models.names())), "chapters": ", ".join(book.chapters())}
     argv, expected = argv.format(**places).split(), expected.format(**places)
     assert main(argv + ["--quiet"]) == code
     err = capsys.readouterr().err

@@ -1,30 +1,36 @@
 """PixelRNN (van den Oord, Kalchbrenner & Kavukcuoglu 2016): Row LSTM, Diagonal BiLSTM, Multi-Scale.
 
-Both LSTM variants share the paper's skeleton (Table 1): a 7x7 mask-A convolution, ``layers``
-recurrent layers with residual connections (2h maps in, h per gate, a 1x1 projection back to
-2h, plus the input), two mask-B 1x1 layers and a softmax per sub-pixel. Each layer has its own
-weights. The gates follow eq. 3: i, f and o are sigmoids and the candidate g is a tanh,
-c = f * c_prev + i * g and h = o * tanh(c).
+Both LSTM variants share the paper's skeleton (Table 1): a 7x7 mask-A convolution, then
+``layers`` recurrent layers with residual connections (2h maps in, h per gate, a 1x1 projection
+back to 2h, plus the input), then two mask-B 1x1 layers and a softmax per sub-pixel. Each layer
+has its own weights. The gates follow eq. 3: i, f and o are sigmoids and the candidate g is a
+tanh, c = f * c_prev + i * g and h = o * tanh(c). Colour is masked as in the PixelCNN: each gate's
+h maps are split into R, G and B groups, and the input-to-state convolutions are mask B.
 
-- **Row LSTM** (section 3.1): row by row, every gate of a row at once. The input-to-state term is
-  a 1xk mask-B convolution along the row (k = 3: the pixel and its left neighbour). The
-  state-to-state term is a 1xk convolution of the previous row's hidden state. The receptive
-  field is a triangle over the rows above, so it misses pixels far to the upper right and far to
-  the left on the rows just above (:meth:`RowLSTM.context` computes the set).
-- **Diagonal BiLSTM** (section 3.2): the input is skewed (row i shifted right by i), so each
-  diagonal becomes a column. Each direction runs column by column. Its input-to-state term is a
-  1x1 mask-B convolution, and its state-to-state term is a 2x1 convolution over the previous
-  column (the pixel above and the pixel to the left, zero-padded at the top). The second
-  direction runs on the width-flipped map and is flipped back. It is shifted down one row before
-  the two are added, so it brings the upper-right context without seeing the future. One layer
-  sees every earlier pixel.
+- **Row LSTM** (section 3.1) runs row by row, with all gates of a row computed at once. The
+  input-to-state term is a 1xk mask-B convolution along the row (k = 3: the pixel and its left
+  neighbour). The state-to-state term is a 1xk convolution of the previous row's hidden state.
+  The receptive field is a triangle over the rows above, so it misses pixels far to the upper
+  right and far to the left on the rows just above (:meth:`RowLSTM.context`).
+- **Diagonal BiLSTM** (section 3.2) skews the input (row i shifted right by i), so each diagonal
+  becomes a column. Each direction runs column by column. Its input-to-state term is a 1x1 mask-B
+  convolution, and its state-to-state term is a 2x1 convolution over the previous column (the
+  pixel above and the pixel to the left, zero-padded at the top). States outside the image are
+  held at zero. The second direction runs on the width-flipped map and is flipped back, then
+  shifted down one row before the two are added, so it brings the upper-right context without
+  seeing the future. One layer sees every earlier pixel.
+- **Multi-Scale PixelRNN** (section 3.4): an unconditional Diagonal BiLSTM on the 2x average-pooled
+  image, and a conditional one at full resolution. Transposed convolutions upsample the coarse
+  image into a conditioning map, and a 1x1 convolution of that map is added to the
+  input-to-state term of every layer.
 
-Sampling keeps each layer's recurrent state. A new pixel costs one LSTM cell per layer (and, at
-the end of a row, one pass of the reverse stream over that row) instead of a whole forward pass.
+Sampling keeps each layer's recurrent state, so a new pixel costs one LSTM cell per layer (plus,
+for the Diagonal BiLSTM, one pass of the reverse stream over each finished row) instead of a
+whole forward pass.
 
-Left out: the paper's 12-layer h = 128 CIFAR-10 models are the ``paper`` profile, and the smaller
-profiles shrink them. The multi-scale model conditions on a 2x average-pooled image (the paper
-subsamples; both are deterministic functions of the image).
+Left out: the paper's 12-layer, h = 128 CIFAR-10 models are the ``paper`` profile; the smaller
+profiles shrink them. The paper's multi-scale model subsamples the image. Ours average-pools it,
+and both are deterministic functions of the image.
 """
 
 import torch
@@ -34,6 +40,7 @@ import torch.nn.functional as F
 from ..layers import MaskedConv2d, OutputHead, channel_groups, skew, unskew
 from ..likelihoods import Categorical
 from . import register
+from ..errors import InputError
 from .base import AutoregressiveModel, spatial_context
 
 
@@ -49,20 +56,32 @@ def gate_groups(hidden, groups):
     return channel_groups(hidden, groups).repeat(4)
 
 
-class RowLSTMLayer(nn.Module):
-    def __init__(self, hidden, groups, kernel=3, condition_channels=0):
+def pixel(t, i, j):
+    """[B, C, H, W] -> the 1x1 map at (i, j), [B, C, 1, 1], so 1x1 convolutions apply as they are."""
+    return t[:, :, i: i + 1, j: j + 1]
+
+
+class GatedInput(nn.Module):
+    """The input-to-state term: a mask-B convolution to the 4h gates, plus a 1x1 convolution of
+    the conditioning map when there is one (the multi-scale model)."""
+
+    def __init__(self, hidden, groups, condition_channels, kernel):
         super().__init__()
-        self.hidden, self.kernel = hidden, kernel
-        state = channel_groups(hidden, groups)
-        self.input_to_state = MaskedConv2d(2 * hidden, 4 * hidden, (1, kernel), "B", groups,
+        self.hidden = hidden
+        self.input_to_state = MaskedConv2d(2 * hidden, 4 * hidden, kernel, "B", groups,
                                            out_groups=gate_groups(hidden, groups))
-        self.state_to_state = nn.Conv1d(hidden, 4 * hidden, kernel, padding=kernel // 2)  # the row above
-        self.output = MaskedConv2d(hidden, 2 * hidden, 1, "B", groups, in_groups=state)
         self.condition = nn.Conv2d(condition_channels, 4 * hidden, 1) if condition_channels else None
 
     def gates_from_input(self, x, condition=None):
         gates = self.input_to_state(x)                                 # [B, 4h, H, W]
         return gates if condition is None else gates + self.condition(condition)
+
+
+class RowLSTMLayer(GatedInput):
+    def __init__(self, hidden, groups, condition_channels=0, kernel=3):
+        super().__init__(hidden, groups, condition_channels, (1, kernel))
+        self.state_to_state = nn.Conv1d(hidden, 4 * hidden, kernel, padding=kernel // 2)  # the row above
+        self.output = MaskedConv2d(hidden, 2 * hidden, 1, "B", groups, in_groups=channel_groups(hidden, groups))
 
     def forward(self, x, condition=None):
         gates_in = self.gates_from_input(x, condition)
@@ -73,31 +92,50 @@ class RowLSTMLayer(nn.Module):
             rows.append(h)
         return x + self.output(torch.stack(rows, 2))                   # [B, 2h, H, W]
 
+    # -- incremental sampling: the previous row's states ---------------------------------------
+    def start(self, like):
+        zeros = like.new_zeros(like.shape[0], self.hidden, like.shape[3])
+        return {"above": self.state_to_state(zeros), "c_above": zeros, "h": zeros.clone(), "c": zeros.clone()}
 
-class DiagonalLSTM(nn.Module):
+    def step(self, state, row, i, j, condition):
+        """The output at (i, j), [B, 2h, 1, 1]; ``row`` is this layer's input on row i so far."""
+        gates = self.input_to_state.at(row, 0, j) + state["above"][:, :, j]
+        if condition is not None:
+            gates = gates + self.condition(pixel(condition, i, j))[:, :, 0, 0]
+        h, c = lstm_cell(gates, state["c_above"][:, :, j])
+        state["h"][:, :, j], state["c"][:, :, j] = h, c
+        return pixel(row, 0, j) + self.output(h[..., None, None])
+
+    def end_row(self, state, row, i, condition):
+        state["above"], state["c_above"] = self.state_to_state(state["h"]), state["c"]
+        state["h"], state["c"] = torch.zeros_like(state["h"]), torch.zeros_like(state["c"])
+
+
+class DiagonalLSTM(GatedInput):
     """One direction of the Diagonal BiLSTM, on the skewed map."""
 
     def __init__(self, hidden, groups, condition_channels=0):
-        super().__init__()
-        self.hidden = hidden
-        self.input_to_state = MaskedConv2d(2 * hidden, 4 * hidden, 1, "B", groups,
-                                           out_groups=gate_groups(hidden, groups))
+        super().__init__(hidden, groups, condition_channels, 1)
         self.state_to_state = nn.Conv1d(hidden, 4 * hidden, 2)        # rows r-1 and r of the previous column
-        self.condition = nn.Conv2d(condition_channels, 4 * hidden, 1) if condition_channels else None
-
-    def gates_from_input(self, x, condition=None):
-        gates = self.input_to_state(x)
-        return gates if condition is None else gates + self.condition(condition)
 
     def forward(self, x, condition=None):
         B, _, H, W = x.shape
         gates_in = skew(self.gates_from_input(x, condition))          # [B, 4h, H, W+H-1]
+        inside = skew(x.new_ones(1, 1, H, W))[0, 0]                    # [H, W+H-1]: 1 on the image
         h = c = x.new_zeros(B, self.hidden, H)                         # one column: [B, h, H]
         columns = []
         for t in range(W + H - 1):
             h, c = lstm_cell(gates_in[..., t] + self.state_to_state(F.pad(h, (1, 0))), c)
+            h, c = h * inside[:, t], c * inside[:, t]                  # zero state outside the image
             columns.append(h)
         return unskew(torch.stack(columns, 3), W)                      # [B, h, H, W]
+
+    def cell(self, x, condition, above, left, c_left):
+        """One position, unskewed: its input [B, 2h, 1, 1] and the states above and to the left."""
+        gates = self.gates_from_input(x, condition)[:, :, 0, 0]
+        w = self.state_to_state.weight                                 # [4h, h, 2]: (above, left)
+        gates = gates + above @ w[:, :, 0].T + left @ w[:, :, 1].T + self.state_to_state.bias
+        return lstm_cell(gates, c_left)
 
 
 class DiagonalBiLSTMLayer(nn.Module):
@@ -108,33 +146,94 @@ class DiagonalBiLSTMLayer(nn.Module):
         self.output = MaskedConv2d(hidden, 2 * hidden, 1, "B", groups, in_groups=channel_groups(hidden, groups))
 
     def forward(self, x, condition=None):
-        flip = (lambda t: None if t is None else t.flip(3))
+        flipped = None if condition is None else condition.flip(3)
         forward = self.left_to_right(x, condition)
-        backward = flip(self.right_to_left(flip(x), flip(condition)))
+        backward = self.right_to_left(x.flip(3), flipped).flip(3)
         backward = F.pad(backward, (0, 0, 1, 0))[:, :, :-1]            # down one row: no future pixels
         return x + self.output(forward + backward)
 
+    # -- incremental sampling: the forward stream cell by cell, the reverse stream per row -----
+    def start(self, like):
+        zeros = like.new_zeros(like.shape[0], self.left_to_right.hidden, like.shape[3])
+        return {"above": zeros, "h": zeros.clone(), "c": zeros.clone(), "backward": zeros}
+
+    def step(self, state, row, i, j, condition):
+        zero = torch.zeros_like(state["h"][:, :, 0])
+        left, c_left = (state["h"][:, :, j - 1], state["c"][:, :, j - 1]) if j else (zero, zero)
+        here = None if condition is None else pixel(condition, i, j)
+        h, c = self.left_to_right.cell(pixel(row, 0, j), here, state["above"][:, :, j], left, c_left)
+        state["h"][:, :, j], state["c"][:, :, j] = h, c
+        backward = state["backward"][:, :, j]                          # row i-1's, shifted down
+        return pixel(row, 0, j) + self.output((h + backward)[..., None, None])
+
+    def end_row(self, state, row, i, condition):
+        """Row i is complete: run the reverse stream over it, right to left."""
+        right = c_right = torch.zeros_like(state["h"][:, :, 0])
+        backward = torch.zeros_like(state["h"])
+        for j in range(row.shape[3] - 1, -1, -1):
+            here = None if condition is None else pixel(condition, i, j)
+            right, c_right = self.right_to_left.cell(pixel(row, 0, j), here, state["backward"][:, :, j],
+                                                     right, c_right)
+            backward[:, :, j] = right
+        state["backward"], state["above"] = backward, state["h"]
+        state["h"], state["c"] = torch.zeros_like(state["h"]), torch.zeros_like(state["c"])
+
 
 class PixelRNN(AutoregressiveModel):
-    """The shared skeleton; a subclass names its ``Layer``."""
+    """The shared skeleton; a subclass names its ``Layer``. With ``condition_channels`` it is
+    conditioned on an image of half the resolution (the multi-scale model's second stage)."""
 
     Layer = None
 
     def __init__(self, image_shape, levels=256, hidden=16, layers=2, output_hidden=32, condition_channels=0):
         super().__init__(image_shape, levels)
         C = self.image_shape[0]
-        self.hidden, self.layers = hidden, layers
+        self.hidden = hidden
         self.likelihood = Categorical(self.levels)
         self.input_conv = MaskedConv2d(C, 2 * hidden, 7, "A", C)
-        self.recurrent = nn.ModuleList(self.Layer(hidden, C, condition_channels=condition_channels)
-                                       for _ in range(layers))        # each layer its own weights
+        self.recurrent = nn.ModuleList(self.Layer(hidden, C, condition_channels) for _ in range(layers))
         self.output = OutputHead(2 * hidden, output_hidden, self.likelihood.param_channels(C), C)
+        self.upsample = nn.Sequential(                                 # coarse image -> conditioning map
+            nn.ConvTranspose2d(C, condition_channels, 4, stride=2, padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(condition_channels, condition_channels, 3, padding=1),
+        ) if condition_channels else None
+
+    def condition_map(self, condition):
+        """The coarse image, int [B, C, ceil(H/2), ceil(W/2)] -> [B, condition_channels, H, W]."""
+        if (condition is None) != (self.upsample is None):
+            raise InputError(f"{self.name}: {'a' if self.upsample is not None else 'no'} condition image is expected")
+        if condition is None:
+            return None
+        H, W = self.image_shape[1:]
+        return self.upsample(self.unit_input(condition))[..., :H, :W]
 
     def network(self, h, y=None, condition=None):
+        features = self.condition_map(condition)
         h = self.input_conv(h)                                         # [B, 2h, H, W]
         for layer in self.recurrent:
-            h = layer(h, condition)
+            h = layer(h, features)
         return self.output(h)                                          # [B, C*levels, H, W]
+
+    def cached_sampler(self, x, y=None, condition=None):
+        """Pixel by pixel: each layer keeps its recurrent state and its input on the current row."""
+        features = self.condition_map(condition)
+        like = self.unit_input(x[:, :, :1])                            # the model's dtype and device
+        rows = [like.new_zeros(x.shape[0], 2 * self.hidden, 1, x.shape[3]) for _ in self.recurrent]
+        states = [layer.start(row) for layer, row in zip(self.recurrent, rows)]
+        current = [0]
+
+        def params_at(x, i, j):
+            if i != current[0]:                                        # the previous row is complete
+                for layer, state, row in zip(self.recurrent, states, rows):
+                    layer.end_row(state, row, current[0], features)
+                current[0] = i
+            h = self.input_conv.at(self.unit_input(x), i, j)[..., None, None]   # [B, 2h, 1, 1]
+            for layer, state, row in zip(self.recurrent, states, rows):
+                row[:, :, :, j: j + 1] = h
+                h = layer.step(state, row, i, j, features)
+            return self.output(h)[:, :, 0, 0]
+
+        return params_at
 
 
 @register("row_lstm")
@@ -143,18 +242,87 @@ class RowLSTM(PixelRNN):
 
     def context(self, channel, row, col):
         """A triangle: the state at (r, c) reads the row above at c-1..c+1 and, through the 1x3
-        mask-B input-to-state term, the input at (r, c-1) and (r, c); the 7x7 mask A widens it."""
-        C, H, W = self.image_shape
+        mask-B input-to-state term, the layer's input at (r, c-1) and (r, c)."""
+        H, W = self.image_shape[1:]
         reach = torch.zeros(H, W, dtype=torch.bool)
         reach[row, col] = True
-        for layer in self.recurrent:
+        for _ in self.recurrent:
             states = reach.clone()
             for r in range(H - 1, 0, -1):                              # state (r, c) <- states (r-1, c-1..c+1)
-                states[r - 1] |= F.max_pool1d(states[r][None, None].float(), 3, 1, 1)[0, 0].bool()
-            reach = states | F.pad(states, (1, 0))[:, :-1]            # input-to-state: (r, c) and (r, c-1)
+                states[r - 1] |= F.max_pool1d(states[r][None].float(), 3, 1, 1)[0].bool()
+            reach = states | F.pad(states, (0, 1))[:, 1:]             # inputs at (r, c) and (r, c-1)
         return spatial_context(self, reach, channel, row, col, first=(7, 7))
 
 
 @register("diagonal_bilstm")
 class DiagonalBiLSTM(PixelRNN):
     Layer = DiagonalBiLSTMLayer
+
+    def context(self, channel, row, col):
+        """One layer already reads every earlier position: the forward stream the quadrant above
+        and to the left (this row included), the shifted reverse stream every row above. But the
+        7x7 mask-A input layer puts a pixel's information only at positions after it, so the last
+        pixel of the previous row reaches this row only at columns >= W-4. The first W-4 pixels
+        of each row therefore miss it, at any depth. The paper's "entire available context" holds
+        everywhere else."""
+        H, W = self.image_shape[1:]
+        reach = torch.zeros(H, W, dtype=torch.bool)
+        reach[:row] = True
+        reach[row, : col + 1] = True
+        return spatial_context(self, reach, channel, row, col, first=(7, 7))
+
+
+def coarse_image(x):
+    """The multi-scale model's first stage: 2x average pooling, rounded (odd sizes padded by
+    repeating the last row or column), so the coarse image is a function of the fine one."""
+    H, W = x.shape[-2:]
+    padded = F.pad(x.double(), (0, W % 2, 0, H % 2), mode="replicate")
+    return torch.round(F.avg_pool2d(padded, 2)).long()
+
+
+@register("multiscale_pixelrnn")
+class MultiScalePixelRNN(AutoregressiveModel):
+    """log_prob(x) = log p(s(x)) + log p(x | s(x)), where s(x) is the coarse image.
+
+    Because s is a deterministic function of x, this is log p(x, s(x)) under the two-stage model,
+    a lower bound on log p(x) = log sum_s p(s) p(x | s). Its bits/dim is therefore an upper bound,
+    the same kind of bound as the auxiliary-variable PixelCNNs report."""
+
+    exact = False
+
+    def __init__(self, image_shape, levels=256, hidden=16, layers=2, output_hidden=32, condition_channels=16):
+        super().__init__(image_shape, levels)
+        C, H, W = self.image_shape
+        size = dict(hidden=hidden, layers=layers, output_hidden=output_hidden)
+        self.coarse = DiagonalBiLSTM((C, (H + 1) // 2, (W + 1) // 2), levels, **size)
+        self.fine = DiagonalBiLSTM(self.image_shape, levels, condition_channels=condition_channels, **size)
+        self.likelihood = self.fine.likelihood
+
+    def stages(self, condition_from):
+        """The autoregressive parts and what each is conditioned on, for the contract tests:
+        the coarse model, and the fine model given a coarse image."""
+        return [(self.coarse, None), (self.fine, condition_from(self.coarse.image_shape))]
+
+    def log_prob_parts(self, x):
+        self.check_input(x)
+        coarse = coarse_image(x)
+        return {"coarse": self.coarse.log_prob(coarse), "fine": self.fine.log_prob(x, condition=coarse)}
+
+    def log_prob(self, x, y=None, per_pixel=False, condition=None):
+        """log p(x, s(x)), a lower bound on log p(x); ``per_pixel`` gives the fine stage's map."""
+        self.check_input(x, y)
+        if per_pixel:
+            return self.fine.log_prob(x, per_pixel=True, condition=coarse_image(x))
+        return sum(self.log_prob_parts(x).values())
+
+    def sub_pixel_log_prob(self, x, y=None, condition=None):
+        self.check_input(x, y)
+        return self.fine.sub_pixel_log_prob(x, condition=coarse_image(x))
+
+    @torch.no_grad()
+    def sample(self, n, y=None, generator=None, cache=True, temperature=1.0, progress=False, condition=None):
+        """The coarse image first, then the fine one given it (``condition`` skips the first)."""
+        coarse = condition if condition is not None else self.coarse.sample(
+            n, generator=generator, cache=cache, temperature=temperature, progress=progress)
+        return self.fine.sample(n, generator=generator, cache=cache, temperature=temperature, progress=progress,
+                                condition=coarse)
