@@ -132,7 +132,8 @@ def train_and_evaluate(model_name, profile="cpu", dataset=None, out=None, seed=0
     run = {
         "model": model_name, "dataset": record["dataset"], "split": "test",
         "image_shape": list(train_set.image_shape), "levels": train_set.levels, "test_bpd": test["bpd"],
-        "bound": "exact", "parts": {}, "eval_images": test["images"], "train_steps": result.steps,
+        "bound": "exact" if model.exact else "upper", "parts": test["parts"], "eval_images": test["images"],
+        "train_steps": result.steps,
         "train_images": result.images, "wallclock_s": round(result.wallclock_s, 1),
         "images_per_s": round(result.images / result.wallclock_s, 1) if result.wallclock_s else None,
         "seed": seed, "params": model.num_params(), "size": model.config["size"], "numerics": record["numerics"],

@@ -242,29 +242,36 @@ def train(model, train_set, config: TrainConfig, out_dir=None, resume=False, pro
 @torch.no_grad()
 def evaluate(model, image_set, batch_size=256, progress=True, per_pixel=False):
     """Test bits/dim from ``log_prob`` over every image of ``image_set`` (take ``.subset(n)``
-    for a declared subset). Returns {"bpd", "images", "nats"} and, with ``per_pixel``, the mean
-    per-pixel bits map [H, W]."""
+    for a declared subset). Returns {"bpd", "images", "nats", "parts"}: ``parts`` is each factor's
+    bits per sub-pixel of the full image for models with ``log_prob_parts`` (they sum to "bpd").
+    With ``per_pixel`` it adds the mean per-pixel bits map [H, W]."""
     if tuple(image_set.image_shape) != model.image_shape or image_set.levels != model.levels:
         raise InputError(f"{image_set.name} images are {list(image_set.image_shape)} with {image_set.levels} "
                          f"levels, but this {model.name} takes {list(model.image_shape)} with {model.levels}")
     was_training = model.training
     model.eval()
     dims = math.prod(model.image_shape)
-    total, bits_map = torch.zeros((), dtype=torch.float64), None
+    total, bits_map, parts = torch.zeros((), dtype=torch.float64), None, {}
     conditional = getattr(model, "num_classes", None)
     try:
         for start in progress_bar(range(0, len(image_set), batch_size), desc=f"evaluating {model.name}",
                                   unit="batch", enable=progress):
             x = image_set.images[start: start + batch_size].to(model.device)
             y = image_set.labels[start: start + batch_size].to(model.device) if conditional else None
-            total += model.log_prob(x, y).double().sum().cpu()
+            if hasattr(model, "log_prob_parts"):                       # a bound: log p(x, s(x)) in factors
+                for name, value in model.log_prob_parts(x).items():
+                    parts[name] = parts.get(name, 0.0) + value.double().sum().item()
+                total = torch.tensor(sum(parts.values()), dtype=torch.float64)
+            else:
+                total += model.log_prob(x, y).double().sum().cpu()
             if per_pixel:                                              # bound models: their last stage's map
                 bits = -model.log_prob(x, y, per_pixel=True).double().sum(0).cpu() / math.log(2)
                 bits_map = bits if bits_map is None else bits_map + bits
     finally:
         model.train(was_training)
     n = len(image_set)
-    result = {"bpd": float(bits_per_dim(total, dims * n)), "images": n, "nats": float(-total / n)}
+    result = {"bpd": float(bits_per_dim(total, dims * n)), "images": n, "nats": float(-total / n),
+              "parts": {name: -value / (dims * n * math.log(2)) for name, value in parts.items()}}
     if per_pixel:
         result["bits_map"] = bits_map / n
     return result

@@ -139,3 +139,15 @@ def test_cli_run_killed_mid_way_resumes_to_the_same_numbers(tmp_path):
     again = run_cli(*common, "--out", str(killed_out))                  # same plan, finished: reused
     assert again.wait(timeout=120) == 0 and "reused the finished run" in again.stdout.read()
     assert (tmp_path / "straight" / "samples.png").read_bytes() == (killed_out / "samples.png").read_bytes()
+
+
+def test_evaluate_reports_the_factors_of_a_bound():
+    torch.manual_seed(0)
+    model = pb.models.create("multiscale_pixelrnn", (1, 8, 8), 256, hidden=4, layers=1, output_hidden=8,
+                             condition_channels=4)
+    test = pb.data.load("digits", "test").subset(24)
+    result = evaluate(model, test, batch_size=10, progress=False)
+    assert set(result["parts"]) == {"coarse", "fine"}
+    assert sum(result["parts"].values()) == pytest.approx(result["bpd"], rel=1e-9)
+    expected = -model.log_prob(test.images).double().sum().item() / (24 * 64 * math.log(2))
+    assert result["bpd"] == pytest.approx(expected, rel=1e-5)
