@@ -87,26 +87,29 @@ class Chapter:
         except (OSError, ValueError, KeyError):
             return {}
 
-    def train(self, model_name, progress=True):
+    def train(self, model_name, label=None, dataset=None, progress=True, **size):
         """(evaluation model, run entry). Reuses, in order: this folder's committed weights for the
-        same plan, a finished run folder of the same plan, else trains."""
-        record = runs.plan(model_name, self.profile, **self.overrides)
+        same plan, a finished run folder of the same plan, else trains. ``label`` and ``size``
+        make a variant (an ablation); ``dataset`` replaces the profile's."""
+        options = dict(self.overrides, dataset=dataset, size=size or None, label=label)
+        record = runs.plan(model_name, self.profile, **options)
         key = runs.plan_hash(record)
-        weights = self.out / f"{model_name}.safetensors"
+        name = runs.run_name(model_name, label)
+        weights = self.out / f"{name}.safetensors"
         if not self.retrain and key in self.previous and weights.is_file():
             model, _ = load_model(weights)
             run = self.previous[key]
         else:
             done = runs.train_and_evaluate(model_name, self.profile, progress=progress, retrain=self.retrain,
-                                           resume=True, **self.overrides)   # a killed run continues
+                                           resume=True, **options)            # a killed run continues
             model, _ = load_model(done.out / "weights.safetensors")
             trained = {k: done.metrics[k] for k in ("commit", "created", "device", "torch")}
             run = {**done.metrics["runs"][0], "plan_hash": key, "trained": trained}
             if (done.out / "weights.safetensors").stat().st_size <= WEIGHTS_LIMIT:
                 write_atomic(weights, (done.out / "weights.safetensors").read_bytes())
-            for name in ("samples", "curve"):
-                write_atomic(self.out / f"{model_name}_{name}.png", (done.out / f"{name}.png").read_bytes())
-        self.runs = [r for r in self.runs if r["model"] != model_name] + [run]
+            for figure in ("samples", "curve"):
+                write_atomic(self.out / f"{name}_{figure}.png", (done.out / f"{figure}.png").read_bytes())
+        self.runs = [r for r in self.runs if r.get("plan_hash") != key] + [run]
         return model, run
 
     def figure(self, fig, name):

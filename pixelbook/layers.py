@@ -86,23 +86,136 @@ def unskew(x: torch.Tensor, width: int) -> torch.Tensor:
     return F.pad(x.flatten(2), (0, H)).view(B, C, H, width + H)[..., :width]
 
 
-def dilate(reach: torch.Tensor, kernel_size, mask_type: str) -> torch.Tensor:
-    """Grow a set of pixel offsets by one masked kernel's spatial taps (the centre included).
-
-    ``reach`` is a bool [H, W] grid of pixels that can influence a target; the result adds every
-    pixel one masked ``kernel_size`` step further back. Channel groups are ignored here: the
-    spatial blind spot is a property of the taps alone.
-    """
-    kh, kw = kernel_size
-    taps = causal_mask(1, 1, kernel_size, "B")[0, 0].bool()
-    if mask_type == "A":
-        taps[kh // 2, kw // 2] = False
+def grow(reach: torch.Tensor, taps) -> torch.Tensor:
+    """Bool [H, W] -> every pixel p + (dr, dc) for p in ``reach`` and (dr, dc) in ``taps``: one
+    layer's reads, followed back from its outputs to its inputs."""
     grown = torch.zeros_like(reach)
     H, W = reach.shape
-    for r, c in taps.nonzero().tolist():
-        dr, dc = r - kh // 2, c - kw // 2                              # the output at p reads p + (dr, dc)
+    for dr, dc in taps:
         if abs(dr) >= H or abs(dc) >= W:                               # a tap beyond the whole image
             continue
         src = reach[max(0, -dr): H - max(0, dr), max(0, -dc): W - max(0, dc)]
         grown[max(0, dr): H - max(0, -dr), max(0, dc): W - max(0, -dc)] |= src
     return grown
+
+
+def dilate(reach: torch.Tensor, kernel_size, mask_type: str) -> torch.Tensor:
+    """Grow a set of pixels by one masked kernel's spatial taps (the centre too for mask B).
+    Channel groups are ignored here: the spatial blind spot is a property of the taps alone."""
+    kh, kw = kernel_size
+    taps = causal_mask(1, 1, kernel_size, "B")[0, 0].bool()
+    if mask_type == "A":
+        taps[kh // 2, kw // 2] = False
+    return grow(reach, [(r - kh // 2, c - kw // 2) for r, c in taps.nonzero().tolist()])
+
+
+# -- PixelCNN++ (Salimans et al. 2017): shifts instead of masks --------------------------------
+# Each layer also has ``wiring(d)``: the same geometry (padding, stride, crop) applied with an
+# all-ones kernel to 0/1 maps, so a model can compute from its wiring alone which input pixels
+# reach which output (its context claim, checked against the real model by the tests).
+
+def reached(t):
+    return (t > 0).to(t.dtype)
+
+
+def down_shift(x):
+    """Move every row down by one (zeros on top): a pixel then sees only the rows above it."""
+    return F.pad(x, (0, 0, 1, 0))[:, :, :-1]
+
+
+def right_shift(x):
+    """Move every column right by one (zeros on the left)."""
+    return F.pad(x, (1, 0))[..., :-1]
+
+
+def concat_elu(x):
+    """ELU of x and of -x, concatenated on channels: the PixelCNN++ nonlinearity."""
+    return F.elu(torch.cat([x, -x], 1))
+
+
+def weight_normed(module):
+    """Weight normalisation (Salimans & Kingma 2016), as PixelCNN++ uses on every layer."""
+    return nn.utils.parametrizations.weight_norm(module)
+
+
+class DownShiftedConv2d(nn.Module):
+    """Output (i, j) reads rows i-kh+1 .. i and columns j-kw//2 .. j+kw//2: the row itself and
+    those above, centred horizontally (padding at the top and both sides)."""
+
+    def __init__(self, in_channels, out_channels, kernel=(2, 3), stride=1):
+        super().__init__()
+        self.pad = (kernel[1] // 2, kernel[1] // 2, kernel[0] - 1, 0)
+        self.kernel, self.stride = kernel, stride
+        self.conv = weight_normed(nn.Conv2d(in_channels, out_channels, kernel, stride))
+
+    def forward(self, x):
+        return self.conv(F.pad(x, self.pad))
+
+    def wiring(self, d):
+        return reached(F.conv2d(F.pad(d, self.pad), d.new_ones(1, 1, *self.kernel), stride=self.stride))
+
+
+class DownRightShiftedConv2d(DownShiftedConv2d):
+    """Output (i, j) reads rows i-kh+1 .. i and columns j-kw+1 .. j: up and to the left."""
+
+    def __init__(self, in_channels, out_channels, kernel=(2, 2), stride=1):
+        super().__init__(in_channels, out_channels, kernel, stride)
+        self.pad = (kernel[1] - 1, 0, kernel[0] - 1, 0)
+
+
+class DownShiftedDeconv2d(nn.Module):
+    """Stride-2 upsampling that keeps the stream causal: the transposed convolution's extra
+    bottom row and side columns are cropped, and the result is cut to ``size``."""
+
+    def __init__(self, in_channels, out_channels, kernel=(2, 3)):
+        super().__init__()
+        self.kernel = kernel
+        self.deconv = weight_normed(nn.ConvTranspose2d(in_channels, out_channels, kernel, 2, output_padding=1))
+
+    def forward(self, x, size):
+        return self.crop(self.deconv(x), size)                         # [B, C, 2H + kh - 1, 2W + kw - 1] -> size
+
+    def crop(self, y, size):
+        kh, kw = self.kernel
+        y = y[:, :, : y.shape[2] - kh + 1, kw // 2: y.shape[3] - kw // 2]
+        return y[:, :, : size[0], : size[1]]
+
+    def wiring(self, d, size):
+        ones = d.new_ones(1, 1, *self.kernel)
+        return reached(self.crop(F.conv_transpose2d(d, ones, stride=2, output_padding=1), size))
+
+
+class DownRightShiftedDeconv2d(DownShiftedDeconv2d):
+    def __init__(self, in_channels, out_channels, kernel=(2, 2)):
+        super().__init__(in_channels, out_channels, kernel)
+
+    def crop(self, y, size):
+        kh, kw = self.kernel
+        return y[:, :, : y.shape[2] - kh + 1, : y.shape[3] - kw + 1][:, :, : size[0], : size[1]]
+
+
+class GatedResNet(nn.Module):
+    """x + a * sigmoid(b), where (a, b) = conv(concat_elu(conv(concat_elu(x)) + nin(concat_elu(skip))))
+    (PixelCNN++'s gated_resnet); dropout between the two convolutions; an optional class term."""
+
+    def __init__(self, channels, conv, skip_channels=0, dropout=0.0, num_classes=None):
+        super().__init__()
+        self.conv_in = conv(2 * channels, channels)
+        self.skip = weight_normed(nn.Conv2d(2 * skip_channels, channels, 1)) if skip_channels else None
+        self.dropout = nn.Dropout(dropout)
+        self.conv_out = conv(2 * channels, 2 * channels)
+        self.embedding = nn.Embedding(num_classes, 2 * channels) if num_classes else None
+
+    def forward(self, x, skip=None, y=None):
+        c = self.conv_in(concat_elu(x))
+        if skip is not None:
+            c = c + self.skip(concat_elu(skip))
+        c = self.conv_out(self.dropout(concat_elu(c)))
+        if self.embedding is not None and y is not None:
+            c = c + self.embedding(y)[..., None, None]
+        a, b = c.chunk(2, 1)
+        return x + a * torch.sigmoid(b)
+
+    def wiring(self, x, skip=None):
+        c = self.conv_in.wiring(x)
+        return reached(x + self.conv_out.wiring(c if skip is None else c + skip))

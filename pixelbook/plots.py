@@ -142,12 +142,15 @@ def skew_figure(image, levels):
     x = image.detach().cpu().float()[None] / (levels - 1)              # [1, C, H, W]
     H, W = x.shape[-2:]
     diagonal = (torch.arange(H)[:, None] + torch.arange(W)[None, :]).float()[None, None] + 1
+    skewed_diagonal = skew(diagonal)[0]
+    skewed_diagonal[skewed_diagonal == 0] = float("nan")              # the padding: blank
     panels = [(x[0], "image"), (skew(x)[0], "skewed image"), (diagonal[0], "diagonal i + j"),
-              (skew(diagonal)[0], "skewed: diagonals are columns")]
+              (skewed_diagonal, "skewed: diagonals are columns")]
     fig, axes = plt.subplots(1, 4, figsize=(12, 2.8), gridspec_kw={"width_ratios": [W, W + H - 1] * 2})
     for ax, (panel, title) in zip(axes, panels):
         picture = panel.permute(1, 2, 0).squeeze(-1)
-        ax.imshow(picture, cmap="gray" if "image" in title else "tab20", interpolation="nearest")
+        colours = dict(cmap="gray") if "image" in title else dict(cmap="tab20", vmin=1, vmax=H + W - 1)
+        ax.imshow(picture, interpolation="nearest", **colours)
         ax.set_title(title)
         ax.set_xticks([])
         ax.set_yticks([])

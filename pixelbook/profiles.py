@@ -30,6 +30,7 @@ class Profile:
     eval_images: int | None = None    # None: the whole test split
     checkpoint_every: int = 500
     samples: int = 16
+    colour_dataset: str | None = None  # a chapter's second, RGB dataset (PixelCNN++)
 
     def train_config(self, seed=0, **overrides) -> TrainConfig:
         config = TrainConfig(steps=self.steps, batch_size=self.batch_size, lr=self.lr, warmup=self.warmup,
@@ -78,6 +79,38 @@ ENTRIES = {
         models={"row_lstm": dict(hidden=128, layers=12, output_hidden=1024),
                 "diagonal_bilstm": dict(hidden=128, layers=12, output_hidden=1024),
                 "multiscale_pixelrnn": dict(hidden=128, layers=12, output_hidden=1024, condition_channels=64)}),
+    # Gated PixelCNN (van den Oord et al. 2016b), class-conditional. The paper's ImageNet model
+    # has 20 layers of 384 maps.
+    ("gated_pixelcnn", "smoke"): Profile(
+        dataset="digits", steps=150, batch_size=32, lr=3e-3, warmup=10, checkpoint_every=50,
+        models={"gated_pixelcnn": dict(channels=16, layers=4, output_hidden=32, num_classes=10)}),
+    ("gated_pixelcnn", "cpu"): Profile(
+        dataset="fashion_mnist", steps=2000, batch_size=32, lr=1e-3, warmup=100,
+        models={"gated_pixelcnn": dict(channels=32, layers=6, output_hidden=64, num_classes=10)}),
+    ("gated_pixelcnn", "gpu"): Profile(
+        dataset="fashion_mnist", steps=12000, batch_size=64, lr=1e-3, warmup=200, ema=0.999, checkpoint_every=1000,
+        models={"gated_pixelcnn": dict(channels=96, layers=12, output_hidden=256, num_classes=10)}),
+    ("gated_pixelcnn", "paper"): Profile(
+        dataset="cifar10", steps=300_000, batch_size=16, lr=1e-3, warmup=1000, ema=0.9995, checkpoint_every=2000,
+        models={"gated_pixelcnn": dict(channels=384, layers=20, output_hidden=1024, num_classes=10)}),
+    # PixelCNN++ (Salimans et al. 2017): the reference is 160 filters, 5 blocks per resolution,
+    # 10 mixtures, dropout 0.5, EMA 0.9995, about 5 days on 8 GPUs for CIFAR-10.
+    ("pixelcnn_pp", "smoke"): Profile(
+        dataset="digits", colour_dataset="colored_digits", steps=120, batch_size=32, lr=3e-3, warmup=10,
+        checkpoint_every=40, ema=0.99,
+        models={"pixelcnn_pp": dict(filters=16, resnets=1, mixtures=5, downsamples=2)}),
+    ("pixelcnn_pp", "cpu"): Profile(
+        dataset="fashion_mnist", colour_dataset="colored_fashion_mnist", steps=450, batch_size=32, lr=2e-3,
+        warmup=50, checkpoint_every=150, ema=0.995, eval_images=2000,
+        models={"pixelcnn_pp": dict(filters=24, resnets=1, mixtures=10, downsamples=2)}),
+    ("pixelcnn_pp", "gpu"): Profile(
+        dataset="fashion_mnist", colour_dataset="colored_fashion_mnist", steps=10000, batch_size=64, lr=1e-3,
+        warmup=200, checkpoint_every=1000, ema=0.999,
+        models={"pixelcnn_pp": dict(filters=80, resnets=3, mixtures=10, downsamples=2, dropout=0.5)}),
+    ("pixelcnn_pp", "paper"): Profile(
+        dataset="cifar10", colour_dataset="cifar10", steps=500_000, batch_size=16, lr=1e-3, warmup=1000,
+        checkpoint_every=2000, ema=0.9995,
+        models={"pixelcnn_pp": dict(filters=160, resnets=5, mixtures=10, downsamples=2, dropout=0.5)}),
 }
 
 

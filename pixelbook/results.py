@@ -127,7 +127,7 @@ def collect(results_dir=None) -> list[dict]:
 def table_order(row):
     from .profiles import PROFILES
     rank = PROFILES.index(row["profile"]) if row["profile"] in PROFILES else len(PROFILES)
-    return row["model"], row["dataset"], rank
+    return row["model"], row.get("label") or "", row["dataset"], rank
 
 
 def table_row(run: dict, chapter_metrics: dict) -> dict:
@@ -140,9 +140,14 @@ def table_row(run: dict, chapter_metrics: dict) -> dict:
 
 
 def format_bpd(row) -> str:
-    """'≤ 3.012' for bounds (auxiliary models), '3.012' for exact likelihoods."""
-    value = f"{row['test_bpd']:.3f}"
+    """'≤ 3.012' for bounds (auxiliary models), '3.012' for exact likelihoods, and
+    '3.012 given y' for class-conditional ones (-log p(x | y), not -log p(x))."""
+    value = f"{row['test_bpd']:.3f}" + (" given y" if row.get("conditional") else "")
     return value if row.get("bound", "exact") == "exact" else f"≤ {value}"
+
+
+def format_model(row) -> str:
+    return row["model"] + (f" ({row['label']})" if row.get("label") else "")
 
 
 def format_paper(row) -> str:
@@ -154,7 +159,7 @@ def format_paper(row) -> str:
 
 def table_cells(row) -> list[str]:
     wall = row.get("wallclock_s")
-    return [row["model"], row["dataset"], row["profile"], format_bpd(row), f"{row.get('train_images', 0):,}",
+    return [format_model(row), row["dataset"], row["profile"], format_bpd(row), f"{row.get('train_images', 0):,}",
             f"{wall / 60:.1f} min" if wall is not None else "—", str(row.get("device", "?")),
             str(row.get("commit", "?"))[:7], format_paper(row)]
 
@@ -170,11 +175,13 @@ def csv_table(rows) -> str:
     import io
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["model", "dataset", "profile", "test_bpd", "bound", "eval_images", "train_images",
+    writer.writerow(["model", "variant", "conditional", "dataset", "profile", "test_bpd", "bound", "eval_images",
+                     "train_images",
                      "wallclock_s", "device", "commit", "paper_bpd", "paper_dataset", "paper_cite"])
     for r in rows:
         paper = r.get("paper") or {}
-        writer.writerow([r["model"], r["dataset"], r["profile"], f"{r['test_bpd']:.5f}", r.get("bound", "exact"),
+        writer.writerow([r["model"], r.get("label") or "", bool(r.get("conditional")), r["dataset"], r["profile"],
+                         f"{r['test_bpd']:.5f}", r.get("bound", "exact"),
                          r.get("eval_images", ""), r.get("train_images", ""), r.get("wallclock_s", ""),
                          r.get("device", ""), r.get("commit", ""), paper.get("value", ""), paper.get("dataset", ""),
                          paper.get("cite", "")])

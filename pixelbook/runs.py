@@ -46,14 +46,16 @@ def numerics(model_name, image_shape, levels, size) -> str:
 
 
 def plan(model_name, profile="cpu", dataset=None, seed=0, steps=None, batch_size=None, lr=None,
-         eval_images=None) -> dict:
-    """Everything that determines a run's numbers, as plain JSON-able data."""
+         eval_images=None, size=None, label=None) -> dict:
+    """Everything that determines a run's numbers, as plain JSON-able data. ``size`` overrides
+    some of the profile's size knobs (an ablation), and ``label`` names such a variant."""
     chapter, entry = profiles.for_model(model_name, profile)
     dataset = dataset or entry.dataset
     test_set = data.load(dataset, "test", levels=entry.levels)        # its shape and levels; cached
-    size = entry.models[model_name]
+    size = {**entry.models[model_name], **(size or {})}
     overrides = {k: v for k, v in dict(steps=steps, batch_size=batch_size, lr=lr).items() if v is not None}
-    return {"chapter": chapter, "profile": profile, "model": model_name, "size": size,
+    variant = {"label": label} if label is not None else {}         # absent for the main runs: stable hashes
+    return {"chapter": chapter, "profile": profile, "model": model_name, **variant, "size": size,
             "numerics": numerics(model_name, test_set.image_shape, test_set.levels, size),
             "training": TRAINING_VERSION, "dataset": dataset, "levels": entry.levels,
             "train": asdict(entry.train_config(seed=seed, **overrides)),
@@ -67,6 +69,11 @@ def plan_hash(record: dict) -> str:
 
 def run_folder(record: dict) -> Path:
     return runs_root() / record["profile"] / f"{record['model']}-{record['dataset']}-{plan_hash(record)}"
+
+
+def run_name(model_name, label=None) -> str:
+    """'pixelcnn_pp', or 'pixelcnn_pp-no-U-net' for a labelled variant: file names in results/."""
+    return model_name if label is None else f"{model_name}-{'-'.join(label.split())}"
 
 
 def read_config(path: Path) -> dict:
@@ -95,10 +102,10 @@ class Run:
 
 def train_and_evaluate(model_name, profile="cpu", dataset=None, out=None, seed=0, resume=False, steps=None,
                        batch_size=None, lr=None, eval_images=None, device=None, progress=True,
-                       retrain=False) -> Run:
+                       retrain=False, size=None, label=None) -> Run:
     """Train, evaluate and sample one model into ``out`` (default: the plan's run folder).
     A finished run of the same plan is reused unless ``retrain``."""
-    record = plan(model_name, profile, dataset, seed, steps, batch_size, lr, eval_images)
+    record = plan(model_name, profile, dataset, seed, steps, batch_size, lr, eval_images, size, label)
     device = resolve_device(device)
     out = Path(out) if out is not None else run_folder(record)
     config_file = out / "config.json"
@@ -137,7 +144,8 @@ def train_and_evaluate(model_name, profile="cpu", dataset=None, out=None, seed=0
         "train_images": result.images, "wallclock_s": round(result.wallclock_s, 1),
         "images_per_s": round(result.images / result.wallclock_s, 1) if result.wallclock_s else None,
         "seed": seed, "params": model.num_params(), "size": model.config["size"], "numerics": record["numerics"],
-        "history": result.history, "paper": paper_result(model_name),
+        "history": result.history, "label": label, "conditional": model.num_classes is not None,
+        "paper": paper_result(model_name) if label is None else None,
     }
     metrics = {**started, "plan_hash": plan_hash(record), "runs": [run]}
     write_json(out / "metrics.json", metrics)

@@ -187,6 +187,6 @@ def test_tables_keep_papers_apart_and_mark_bounds(tmp_path):
     assert "| pixelcnn | fashion_mnist | cpu | 3.012 | 80,000 | 15.0 min | cpu: x | 0123456 | 3.14 (cifar10) [vandenoord2016pixelrnn] |" in md
     assert "| ≤ 2.500 |" in md
     csv = (tmp_path / "tables" / "bpd.csv").read_text().splitlines()
-    assert csv[0].startswith("model,dataset,profile,test_bpd,bound")
+    assert csv[0].startswith("model,variant,conditional,dataset,profile,test_bpd,bound")
     tex = (tmp_path / "tables" / "bpd.tex").read_text()
     assert r"\cite{vandenoord2016pixelrnn}" in tex and r"$\leq$ 2.500" in tex and r"fashion\_mnist" in tex

@@ -270,3 +270,33 @@ def test_multiscale_parts_add_up_and_its_coarse_image_is_a_function_of_the_fine(
     assert torch.equal(coarse[:, :, 0, 0], torch.round(x[:, :, :2, :2].double().mean((2, 3))).long())
     colourised = model.sample(2, condition=coarse[:2], generator=torch.Generator().manual_seed(0))
     assert colourised.shape == (2, 1, 6, 6)
+
+
+def test_gated_pixelcnn_has_no_blind_spot():
+    """With the default depth, every earlier pixel reaches a pixel in the middle of the image,
+    the wedge the PixelCNN misses included."""
+    model = build("gated_pixelcnn", (1, 9, 9), 2)
+    bases = torch.randint(0, 2, (2, 1, 9, 9), generator=torch.Generator().manual_seed(0))
+    dep = dependence(model, bases)
+    assert torch.equal(dep[0, 4, 4], earlier_than((1, 9, 9), 0, 4, 4))
+    pixelcnn = dependence(build("pixelcnn", (1, 9, 9), 2), bases)
+    assert (earlier_than((1, 9, 9), 0, 4, 4) & ~pixelcnn[0, 4, 4]).any()        # the PixelCNN's blind spot
+
+
+@pytest.mark.parametrize("name", ["gated_pixelcnn", "pixelcnn_pp"])
+def test_class_conditioning_changes_the_distribution(name):
+    model = build(name, (1, 4, 4), 4, num_classes=3)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))                 # the class embeddings start at zero for some families
+    x = torch.randint(0, 4, (5, 1, 4, 4))
+    y0, y1 = torch.zeros(5, dtype=torch.long), torch.ones(5, dtype=torch.long)
+    assert not torch.allclose(model.log_prob(x, y0), model.log_prob(x, y1))
+    small = build(name, (1, 2, 2), 2, num_classes=3)
+    images = all_images((1, 2, 2), 2)
+    for y in (None, torch.full((len(images),), 2)):          # p(x | y), and p(x) used unconditionally
+        assert abs(small.log_prob(images, y).exp().sum().item() - 1) < 1e-9
+    samples = model.sample(3, y=torch.tensor([0, 1, 2]), generator=torch.Generator().manual_seed(0))
+    assert samples.shape == (3, 1, 4, 4)
+    with pytest.raises(InputError, match="class labels in"):
+        model.log_prob(x, torch.full((5,), 3))

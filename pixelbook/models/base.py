@@ -117,11 +117,17 @@ class AutoregressiveModel(nn.Module):
         return scale_to_unit(x, self.levels, next(self.parameters()).dtype)
 
 
-def spatial_context(model, reach, channel, row, col, first=(7, 7)) -> torch.Tensor:
-    """Bool [C, H, W] context of sub-pixel (channel, row, col) from ``reach``, the pixels the
-    layers after the first can read: the first layer's mask-A kernel widens it and excludes the
-    pixel itself, whose earlier colours it reads at its centre tap."""
+def sub_pixel_context(model, reach, channel, row, col) -> torch.Tensor:
+    """Bool [C, H, W]: every colour of the pixels in ``reach`` (which excludes the pixel itself),
+    and the earlier colours of the pixel, read through the R -> G -> B masks at its centre."""
     C, H, W = model.image_shape
-    seen = dilate(reach, first, "A").expand(C, H, W).clone()
+    seen = reach.expand(C, H, W).clone()
+    seen[:, row, col] = False
     seen[:channel, row, col] = True
     return seen
+
+
+def spatial_context(model, reach, channel, row, col, first=(7, 7)) -> torch.Tensor:
+    """The context from ``reach``, the pixels the layers after the first can read: the first
+    layer's mask-A kernel widens it and excludes the pixel itself."""
+    return sub_pixel_context(model, dilate(reach, first, "A"), channel, row, col)
