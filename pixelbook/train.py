@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from .checkpoint import load_state, load_trainer_state, read_weights, save_trainer_state, save_weights
 from .errors import CheckpointError, InputError, TrainingDiverged
@@ -50,6 +50,15 @@ class TrainResult:
     images: int
     wallclock_s: float                # time spent in training steps, summed over resumes
     history: list = field(default_factory=list)   # [(step, train bpd averaged since last log)]
+
+
+def ema_with_warmup(decay):
+    """Polyak averaging for ``AveragedModel``: decay min(decay, (1 + n) / (10 + n)) after n
+    updates, so the average of a short run is not dominated by its first, untrained weights."""
+    def average(averaged, current, n):
+        d = torch.clamp((1 + n) / (10 + n), max=decay).to(averaged.dtype)
+        return averaged * d + current * (1 - d)
+    return average
 
 
 def lr_lambda(config: TrainConfig):
@@ -117,7 +126,7 @@ class Trainer:
         self.net = wrap(objective) if wrap is not None else objective   # e.g. DistributedDataParallel
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(config))
-        self.ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
+        self.ema = (AveragedModel(model, avg_fn=ema_with_warmup(config.ema), use_buffers=True)
                     if config.ema else None)
         self.step, self.wallclock, self.history = 0, 0.0, []
         self.running = (0.0, 0)                                        # loss sum and count since the last log
