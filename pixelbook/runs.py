@@ -26,7 +26,7 @@ from .checkpoint import load_model, save_weights
 from .errors import CheckpointError
 from .papers import paper_result
 from .results import provenance, resolve_device, runs_root, write_json
-from .train import TRAINING_VERSION, TrainConfig, checkpoints, evaluate, train
+from .train import EMA_RULE, TRAINING_VERSION, TrainConfig, checkpoints, evaluate, train
 
 def numerics(model_name, image_shape, levels, size) -> str:
     """A fingerprint of what the model code computes: ``log_prob`` of two fixed images under a
@@ -54,11 +54,13 @@ def plan(model_name, profile="cpu", dataset=None, seed=0, steps=None, batch_size
     test_set = data.load(dataset, "test", levels=entry.levels)        # its shape and levels; cached
     size = {**entry.models[model_name], **(size or {})}
     overrides = {k: v for k, v in dict(steps=steps, batch_size=batch_size, lr=lr).items() if v is not None}
+    train = entry.train_config(seed=seed, **overrides)
     variant = {"label": label} if label is not None else {}         # absent for the main runs: stable hashes
+    if train.ema:
+        variant["ema_rule"] = EMA_RULE
     return {"chapter": chapter, "profile": profile, "model": model_name, **variant, "size": size,
             "numerics": numerics(model_name, test_set.image_shape, test_set.levels, size),
-            "training": TRAINING_VERSION, "dataset": dataset, "levels": entry.levels,
-            "train": asdict(entry.train_config(seed=seed, **overrides)),
+            "training": TRAINING_VERSION, "dataset": dataset, "levels": entry.levels, "train": asdict(train),
             "eval_images": eval_images if eval_images is not None else entry.eval_images,
             "samples": entry.samples}
 

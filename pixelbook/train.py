@@ -52,6 +52,9 @@ class TrainResult:
     history: list = field(default_factory=list)   # [(step, train bpd averaged since last log)]
 
 
+EMA_RULE = "min(decay, (1+n)/(10+n))"     # named in the plans of runs that average, see ema_with_warmup
+
+
 def ema_with_warmup(decay):
     """Polyak averaging for ``AveragedModel``: decay min(decay, (1 + n) / (10 + n)) after n
     updates, so the average of a short run is not dominated by its first, untrained weights."""
