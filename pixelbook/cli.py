@@ -98,6 +98,13 @@ def parser() -> argparse.ArgumentParser:
 
     sub.add_parser("tables", help="regenerate results/tables/bpd.{md,csv,tex} from results/*/*/metrics.json")
 
+    b = sub.add_parser("bench", help="side-by-side benchmarks; writes results/bench/")
+    b.add_argument("what", choices=["sampling"])
+    b.add_argument("--batches", type=positive_int, nargs="+", default=[1, 16, 64])
+    b.add_argument("--families", nargs="+", default=None)
+    b.add_argument("--size", type=positive_int, default=28, help="image height and width (default 28)")
+    b.add_argument("--device")
+
     g = sub.add_parser("stage", help="copy one profile's executed chapters to _staged/ for jupyter-book")
     g.add_argument("--profile", help="default: the highest profile with results for every chapter")
     return p
@@ -110,6 +117,15 @@ def cmd_run(args):
     else:
         executed = book.run_chapter(args.chapter, args.profile, args.parameter, args.retrain, not args.quiet)
         print(f"wrote {executed.parent}")
+
+
+def cmd_bench(args):
+    from . import bench, models
+    families = args.families or bench.FAMILIES
+    for name in families:
+        models.family(name)                                           # unknown names: one clear line
+    rows = bench.sampling(families, args.batches, (1, args.size, args.size), args.device)
+    print(f"wrote {bench.write_sampling(rows, args.device)}")
 
 
 def cmd_tables(args):
@@ -166,7 +182,7 @@ def cmd_sample(args):
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample, "run": cmd_run,
-            "tables": cmd_tables, "stage": cmd_stage}
+            "tables": cmd_tables, "stage": cmd_stage, "bench": cmd_bench}
 
 
 def main(argv=None) -> int:

@@ -156,3 +156,26 @@ def skew_figure(image, levels):
         ax.set_yticks([])
     fig.tight_layout()
     return fig
+
+
+def cache_step_figure(convs, shape, row, col):
+    """One incremental sampling step: for each masked convolution, the positions already cached
+    (grey), the window the step reads (outlined taps), and the one position it writes (red)."""
+    H, W = shape
+    fig, axes = plt.subplots(1, len(convs), figsize=(2.6 * len(convs), 2.8), squeeze=False)
+    cached = torch.zeros(H * W)
+    cached[: row * W + col] = 1
+    for k, (ax, conv) in enumerate(zip(axes[0], convs)):
+        ax.imshow(cached.view(H, W), cmap="Greys", vmin=0, vmax=2.5)
+        kh, kw = conv.kernel_size
+        taps = conv.mask.amax((0, 1)).nonzero().tolist()
+        for r, c in taps:
+            i, j = row + r - kh // 2, col + c - kw // 2
+            if 0 <= i < H and 0 <= j < W:
+                ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="C0", lw=1.5))
+        ax.add_patch(plt.Rectangle((col - 0.5, row - 0.5), 1, 1, color="C3"))
+        ax.set_title(f"{'input 7x7 mask A' if k == 0 else f'block {k}: 3x3 mask B'}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig

@@ -114,6 +114,15 @@ ENTRIES = {
 }
 
 
+# The sampling benchmark's scale per profile (the fast_sampling chapter and `bench sampling`).
+BENCH = {
+    "smoke": dict(size=8, batches=[1, 4]),
+    "cpu": dict(size=28, batches=[1, 16, 64]),
+    "gpu": dict(size=28, batches=[1, 16, 64, 256]),
+    "paper": dict(size=32, batches=[1, 16, 256]),
+}
+
+
 def chapters() -> list[str]:
     return sorted({chapter for chapter, _ in ENTRIES})
 

@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..layers import MaskedConv2d, OutputHead, channel_groups, grow
+from ..layers import MaskedConv2d, OutputHead, channel_groups, grow, pointwise
 from ..likelihoods import Categorical
 from . import register
 from .base import AutoregressiveModel, sub_pixel_context
@@ -45,6 +45,12 @@ class VerticalConv(nn.Conv2d):
     def forward(self, x):
         return super().forward(F.pad(x, self.pad))
 
+    def row(self, x, i):
+        """Output row i only, [B, out, W]: the rows it reads, zero-padded as ``forward`` does."""
+        top = max(0, i - self.pad[2])
+        window = F.pad(x[:, :, top: i + 1], (self.pad[0], self.pad[1], self.pad[2] - (i - top), 0))
+        return super().forward(window)[:, :, 0]
+
 
 class GatedLayer(nn.Module):
     def __init__(self, in_channels, channels, kernel, groups, first=False, num_classes=None):
@@ -61,11 +67,28 @@ class GatedLayer(nn.Module):
     def forward(self, v, h, y=None):
         v_pre = self.vertical(v)                                       # [B, 2p, H, W], rows above only
         h_pre = self.horizontal(h) + self.vertical_to_horizontal(v_pre)
-        if self.embedding is not None and y is not None:
-            v_class, h_class = self.embedding(y)[..., None, None].chunk(2, 1)
-            v_pre, h_pre = v_pre + v_class, h_pre + h_class
-        h_out = self.horizontal_out(gate(h_pre))
-        return gate(v_pre), (h_out if self.first else h + h_out)
+        v_class, h_class = self.class_terms(y, v_pre.dim())
+        h_out = self.horizontal_out(gate(h_pre + h_class))
+        return gate(v_pre + v_class), (h_out if self.first else h + h_out)
+
+    def class_terms(self, y, dims):
+        """The class embedding's additions to the two gates (zeros without a label)."""
+        if self.embedding is None or y is None:
+            return 0, 0
+        v_class, h_class = self.embedding(y).view(len(y), -1, *[1] * (dims - 2)).chunk(2, 1)
+        return v_class, h_class
+
+    # -- incremental sampling -----------------------------------------------------------------
+    def vertical_row(self, v, i, y):
+        """Row i of the vertical stack, computed once per row: (gated output, pre-activation)."""
+        v_pre = self.vertical.row(v, i)                                 # [B, 2p, W]
+        return gate(v_pre + self.class_terms(y, 3)[0]), v_pre
+
+    def horizontal_at(self, h, i, j, v_pre, y):
+        """The horizontal stack's output at (i, j), [B, p]; ``h`` is its input map so far."""
+        h_pre = self.horizontal.at(h, i, j) + pointwise(self.vertical_to_horizontal, v_pre[:, :, j])
+        h_out = pointwise(self.horizontal_out, gate(h_pre + self.class_terms(y, 2)[1]))
+        return h_out if self.first else h[:, :, i, j] + h_out
 
 
 @register("gated_pixelcnn")
@@ -89,8 +112,35 @@ class GatedPixelCNN(AutoregressiveModel):
         return self.output(h)
 
     def cached_sampler(self, x, y=None, condition=None):
-        # Row-incremental: every layer's row i reads only rows <= i.
-        return lambda x, i, j: self(x[:, :, : i + 1], y)[:, :, i, j]
+        """The vertical stack once per row (it reads only rows above), the horizontal stack once
+        per pixel, from per-layer maps filled as sampling goes (Ramachandran et al. 2017)."""
+        B, C, H, W = x.shape
+        like = self.unit_input(x[:, :, :1])
+        v_maps = [like.new_zeros(B, C if k == 0 else layer.horizontal_out.out_channels, H, W)
+                  for k, layer in enumerate(self.layers)]              # each layer's vertical input
+        h_maps = [None] + [like.new_zeros(B, layer.horizontal_out.out_channels, H, W) for layer in self.layers[1:]]
+        rows = {}                                                      # this row's vertical pre-activations
+
+        def params_at(x, i, j):
+            unit = self.unit_input(x)
+            if rows.get("i") != i:                                     # a new row: the vertical stack, once
+                if i > 0:
+                    v_maps[0][:, :, i] = unit[:, :, i - 1]             # the image shifted down one row
+                rows["i"], rows["pre"] = i, []
+                for k, layer in enumerate(self.layers):
+                    v, v_pre = layer.vertical_row(v_maps[k], i, y)
+                    rows["pre"].append(v_pre)
+                    if k + 1 < len(self.layers):
+                        v_maps[k + 1][:, :, i] = v
+            h_map = unit
+            for k, layer in enumerate(self.layers):
+                h = layer.horizontal_at(h_map, i, j, rows["pre"][k], y)
+                if k + 1 < len(self.layers):
+                    h_maps[k + 1][:, :, i, j] = h
+                    h_map = h_maps[k + 1]
+            return pointwise(self.output, h)
+
+        return params_at
 
     def context(self, channel, row, col):
         """The pixels the two stacks reach, followed back layer by layer: the horizontal input
