@@ -64,12 +64,57 @@ def speedup_figure(rows, device_name):
     return fig
 
 
-def write_sampling(rows, device=None, out=None):
+def pyramid(batches=(1, 16), size=32, profile="cpu", device=None, progress=True):
+    """Seconds per generated pixel: the Pyramid PixelCNN against a PixelCNN++ at the same
+    resolution and batch, each at its chapter's ``profile`` size, naive and cached, in one run
+    (the auxiliary chapter; the paper reports 0.004 against 0.05 s per pixel)."""
+    from . import profiles
+    device = resolve_device(device)
+    rows = []
+    for name, chapter in (("pixelcnn_pp", "pixelcnn_pp"), ("pyramid_pixelcnn", "auxiliary")):
+        torch.manual_seed(0)
+        model = models.create(name, (1, size, size), **profiles.get(chapter, profile).models[name]).to(device).eval()
+        for batch in batches:
+            cached_s, cached = time_sampling(model, batch, cache=True)
+            naive_s, naive = time_sampling(model, batch, cache=False)
+            rows.append({"model": name, "batch": batch, "image_shape": [1, size, size], "params": model.num_params(),
+                         "naive_s": round(naive_s, 3), "cached_s": round(cached_s, 3),
+                         "naive_s_per_pixel": naive_s / size**2, "cached_s_per_pixel": cached_s / size**2,
+                         "identical": bool(torch.equal(cached, naive))})
+            if progress:
+                print(f"{name:16s} batch {batch:3d}: naive {naive_s:7.2f} s, cached {cached_s:6.2f} s "
+                      f"({cached_s / size**2 * 1e3:.2f} ms per pixel)", flush=True)
+    return rows
+
+
+def pyramid_figure(rows, device_name):
+    fig, ax = plots.plt.subplots(figsize=(6, 3.2))
+    batches = sorted({r["batch"] for r in rows})
+    bars = [(r["model"], path) for r in rows if r["batch"] == batches[0] for path in ("naive", "cached")]
+    width = 0.8 / len(bars)
+    for k, (name, path) in enumerate(bars):
+        values = [next(r[f"{path}_s_per_pixel"] for r in rows if r["model"] == name and r["batch"] == b)
+                  for b in batches]
+        ax.bar([i + k * width for i in range(len(batches))], values, width, label=f"{name}, {path}")
+    ax.set_xticks([i + width * (len(bars) - 1) / 2 for i in range(len(batches))], [f"batch {b}" for b in batches])
+    ax.set_yscale("log")
+    ax.set_ylabel("seconds per generated pixel")
+    ax.set_title(f"Pyramid PixelCNN vs PixelCNN++ sampling, {device_name}", fontsize=9)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def write_bench(what, rows, figure, device=None, out=None):
+    """results/bench/<what>.json (``<what>_gpu`` on a GPU) and its plot, both naming the device."""
     out = out or REPO / "results" / "bench"
-    record = {**provenance("bench", "sampling", resolve_device(device)), "rows": rows}
-    name = "sampling" if record["device"].startswith("cpu") else "sampling_gpu"
+    record = {**provenance("bench", what, resolve_device(device)), "rows": rows}
+    name = what if record["device"].startswith("cpu") else f"{what}_gpu"
     write_json(out / f"{name}.json", record)
-    fig = speedup_figure(rows, record["device"])
+    fig = figure(rows, record["device"])
     plots.save_figure(fig, out / f"{name}.png")
     plots.plt.close(fig)
     return out / f"{name}.json"
+
+
+def write_sampling(rows, device=None, out=None):
+    return write_bench("sampling", rows, speedup_figure, device, out)

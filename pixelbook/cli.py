@@ -99,10 +99,12 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("tables", help="regenerate results/tables/bpd.{md,csv,tex} from results/*/*/metrics.json")
 
     b = sub.add_parser("bench", help="side-by-side benchmarks; writes results/bench/")
-    b.add_argument("what", choices=["sampling"])
-    b.add_argument("--batches", type=positive_int, nargs="+", default=[1, 16, 64])
+    b.add_argument("what", choices=["sampling", "pyramid"])
+    b.add_argument("--batches", type=positive_int, nargs="+", default=None,
+                   help="default: 1 16 64 (sampling), 1 16 (pyramid)")
     b.add_argument("--families", nargs="+", default=None)
-    b.add_argument("--size", type=positive_int, default=28, help="image height and width (default 28)")
+    b.add_argument("--size", type=positive_int, default=None, help="image height and width (default 28; pyramid 32)")
+    b.add_argument("--profile", default="cpu", help="pyramid: the profile whose model sizes are compared")
     b.add_argument("--device")
 
     g = sub.add_parser("stage", help="copy one profile's executed chapters to _staged/ for jupyter-book")
@@ -120,11 +122,17 @@ def cmd_run(args):
 
 
 def cmd_bench(args):
-    from . import bench, models
+    from . import bench, models, profiles
+    if args.what == "pyramid":
+        profiles.check_profile(args.profile)
+        rows = bench.pyramid(args.batches or [1, 16], args.size or 32, args.profile, args.device)
+        print(f"wrote {bench.write_bench('pyramid', rows, bench.pyramid_figure, args.device)}")
+        return
     families = args.families or bench.FAMILIES
     for name in families:
         models.family(name)                                           # unknown names: one clear line
-    rows = bench.sampling(families, args.batches, (1, args.size, args.size), args.device)
+    size = args.size or 28
+    rows = bench.sampling(families, args.batches or [1, 16, 64], (1, size, size), args.device)
     print(f"wrote {bench.write_sampling(rows, args.device)}")
 
 

@@ -12,9 +12,11 @@ mnist                 [1, 28, 28]    256    IDX files in ``root/MNIST/raw`` (tor
 binarized_mnist       [1, 28, 28]    2      mnist, binarised once with a fixed seed
 fashion_mnist         [1, 28, 28]    256    IDX files (Debian package ``dataset-fashion-mnist``)
 colored_fashion_mnist [3, 28, 28]    256    ``colorize`` of fashion_mnist
+fashion_mnist32       [1, 32, 32]    256    fashion_mnist with 2 black pixels of padding per side
 cifar10               [3, 32, 32]    256    python batches in ``root/cifar-10-batches-py``
 celeba                [3, 32, 32]    256    ``root/celeba``, centre crop 148x148, resized
 celeba64              [3, 64, 64]    256    the same at 64x64
+celeba128             [3, 128, 128]  256    the same at 128x128 (the Pyramid PixelCNN's)
 ===================== ============== ====== ========================================================
 
 Sizes of CelebA are separate names rather than a ``size=`` argument, so that every name in
@@ -127,15 +129,18 @@ def quantize(images: torch.Tensor, levels: int, from_levels: int = 256) -> torch
     return images.long() * levels // from_levels
 
 
-def grayscale(images: torch.Tensor, levels: int = 16) -> torch.Tensor:
-    """Luminance of 8-bit RGB, quantised to ``levels`` (4 bits by default, as in Kolesnikov &
-    Lampert 2017): [N, 3, H, W] -> [N, 1, H, W] int64."""
-    _require_images(images, 256, "grayscale")
-    if images.shape[1] != 3:
-        raise InputError(f"grayscale: expected 3 RGB channels, got {images.shape[1]}")
-    weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)  # ITU-R BT.601 luma
-    luminance = (images.float() * weights).sum(1, keepdim=True).round().long()
-    return quantize(luminance, levels)
+def grayscale(images: torch.Tensor, levels: int = 16, from_levels: int = 256) -> torch.Tensor:
+    """Luminance quantised to ``levels`` (4 bits by default, as in Kolesnikov & Lampert 2017):
+    [N, 3, H, W] RGB (ITU-R BT.601 luma) or [N, 1, H, W] grey -> [N, 1, H, W] int64 in
+    [0, levels). ``from_levels`` is how many levels the input has (256 for 8-bit)."""
+    _require_images(images, from_levels, "grayscale")
+    if images.shape[1] not in (1, 3):
+        raise InputError(f"grayscale: expected 3 RGB channels (or 1 grey), got {images.shape[1]}")
+    if images.shape[1] == 1:
+        return quantize(images, min(levels, from_levels), from_levels)
+    weights = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64).view(1, 3, 1, 1)
+    luminance = (images.double() * weights).sum(1, keepdim=True).round().long().clamp(max=from_levels - 1)
+    return quantize(luminance, min(levels, from_levels), from_levels)
 
 
 def downsample(images: torch.Tensor) -> torch.Tensor:
@@ -288,6 +293,12 @@ def _read_binarized_mnist(split, root, download):
 def _read_colored_fashion_mnist(split, root, download):
     images, labels = _read("fashion_mnist", split, root, download)
     return colorize(images, COLOR_SEED + SPLITS.index(split)), labels
+
+
+def _read_fashion_mnist32(split, root, download):
+    """Padded to 32x32 (black, the background's colour) so it halves evenly down to 4x4."""
+    images, labels = _read("fashion_mnist", split, root, download)
+    return F.pad(images, (2, 2, 2, 2)), labels
 
 
 # ---------------------------------------------------------------------------------------------
@@ -462,10 +473,12 @@ _DATASETS = {
     "binarized_mnist": _Dataset(_read_binarized_mnist, (1, 28, 28), levels=2),
     "fashion_mnist": _Dataset(_read_fashion_mnist, (1, 28, 28)),
     "colored_fashion_mnist": _Dataset(_read_colored_fashion_mnist, (3, 28, 28)),
+    "fashion_mnist32": _Dataset(_read_fashion_mnist32, (1, 32, 32)),
     "cifar10": _Dataset(_read_cifar10, (3, 32, 32)),
     "celeba": _Dataset(functools.partial(_read_celeba, size=CELEBA_SIZE),
                        (3, CELEBA_SIZE, CELEBA_SIZE), num_classes=None),
     "celeba64": _Dataset(functools.partial(_read_celeba, size=64), (3, 64, 64), num_classes=None),
+    "celeba128": _Dataset(functools.partial(_read_celeba, size=128), (3, 128, 128), num_classes=None),
 }
 
 

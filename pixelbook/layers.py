@@ -202,23 +202,27 @@ class DownRightShiftedDeconv2d(DownShiftedDeconv2d):
 
 class GatedResNet(nn.Module):
     """x + a * sigmoid(b), where (a, b) = conv(concat_elu(conv(concat_elu(x)) + nin(concat_elu(skip))))
-    (PixelCNN++'s gated_resnet); dropout between the two convolutions; an optional class term."""
+    (PixelCNN++'s gated_resnet); dropout between the two convolutions; optional conditioning: a
+    class term, and a 1x1 projection of a conditioning map ``h`` (the auxiliary models' f_w)."""
 
-    def __init__(self, channels, conv, skip_channels=0, dropout=0.0, num_classes=None):
+    def __init__(self, channels, conv, skip_channels=0, dropout=0.0, num_classes=None, condition_channels=0):
         super().__init__()
         self.conv_in = conv(2 * channels, channels)
         self.skip = weight_normed(nn.Conv2d(2 * skip_channels, channels, 1)) if skip_channels else None
         self.dropout = nn.Dropout(dropout)
         self.conv_out = conv(2 * channels, 2 * channels)
         self.embedding = nn.Embedding(num_classes, 2 * channels) if num_classes else None
+        self.condition = nn.Conv2d(condition_channels, 2 * channels, 1, bias=False) if condition_channels else None
 
-    def forward(self, x, skip=None, y=None):
+    def forward(self, x, skip=None, y=None, h=None):
         c = self.conv_in(concat_elu(x))
         if skip is not None:
             c = c + self.skip(concat_elu(skip))
         c = self.conv_out(self.dropout(concat_elu(c)))
         if self.embedding is not None and y is not None:
             c = c + self.embedding(y)[..., None, None]
+        if self.condition is not None:
+            c = c + self.condition(h[:, :, : c.shape[2], : c.shape[3]])   # row-incremental inputs: crop
         a, b = c.chunk(2, 1)
         return x + a * torch.sigmoid(b)
 

@@ -13,6 +13,21 @@ PAPER_RESULTS = {
     "gated_pixelcnn": {"value": 3.03, "metric": "bpd", "dataset": "cifar10", "cite": "vandenoord2016conditional"},
     # PixelCNN++, Table 1: the openai/pixel-cnn model.
     "pixelcnn_pp": {"value": 2.92, "metric": "bpd", "dataset": "cifar10", "cite": "salimans2017pixelcnnpp"},
+    # PixelCNN Models with Auxiliary Variables, Table 1 and section 4.3: both are upper bounds.
+    "grayscale_pixelcnn": {"value": 2.98, "metric": "bpd (upper bound)", "dataset": "cifar10",
+                           "cite": "kolesnikov2017pixelcnn"},
+    "pyramid_pixelcnn": {"value": 3.32, "metric": "bpd (upper bound)", "dataset": "cifar10",
+                         "cite": "kolesnikov2017pixelcnn"},
+}
+
+# The auxiliary-variable paper's decompositions, which its chapter sets beside ours. Grayscale:
+# the terms of the CIFAR-10 bound, in bits per sub-pixel of the full image. Pyramid: the CelebA
+# 128x128 model's bits/dim of each level given the one below (Table 2), coarsest first.
+PAPER_PARTS = {
+    "grayscale_pixelcnn": {"dataset": "cifar10", "cite": "kolesnikov2017pixelcnn",
+                           "parts": {"sketch": 0.459, "detail": 2.52}, "total": 2.98},
+    "pyramid_pixelcnn": {"dataset": "celeba128", "cite": "kolesnikov2017pixelcnn",
+                         "levels": {"8x8": 4.58, "16x16": 4.30, "32x32": 3.33, "64x64": 2.61, "128x128": 1.52}},
 }
 
 # Further numbers the chapters quote in prose, each on its own dataset.

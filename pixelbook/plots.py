@@ -179,3 +179,20 @@ def cache_step_figure(convs, shape, row, col):
         ax.set_yticks([])
     fig.tight_layout()
     return fig
+
+
+def image_columns(columns, titles, levels, size=1.3):
+    """A table of images: one column per entry of ``columns`` (int tensors [n, C, h, w], any
+    resolution, each with its number of levels in ``levels``), one row per image."""
+    levels = levels if isinstance(levels, (list, tuple)) else [levels] * len(columns)
+    n = len(columns[0])
+    fig, axes = plt.subplots(n, len(columns), figsize=(size * len(columns), size * n), squeeze=False)
+    for c, (images, top, title) in enumerate(zip(columns, levels, titles)):
+        for r in range(n):
+            picture = images[r].detach().cpu().float().permute(1, 2, 0) / (top - 1)
+            axes[r, c].imshow(picture.squeeze(-1) if picture.shape[-1] == 1 else picture, cmap="gray",
+                              vmin=0, vmax=1, interpolation="nearest")
+            axes[r, c].axis("off")
+        axes[0, c].set_title(title, fontsize=8)
+    fig.tight_layout()
+    return fig

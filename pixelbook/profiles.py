@@ -111,6 +111,37 @@ ENTRIES = {
         dataset="cifar10", colour_dataset="cifar10", steps=500_000, batch_size=16, lr=1e-3, warmup=1000,
         checkpoint_every=2000, ema=0.9995,
         models={"pixelcnn_pp": dict(filters=160, resnets=5, mixtures=10, downsamples=2, dropout=0.5)}),
+    # Auxiliary-variable PixelCNNs (Kolesnikov & Lampert 2017). ``dataset`` is the Pyramid's (grey,
+    # a power of two), ``colour_dataset`` the Grayscale PixelCNN's and the grey-base pyramid's.
+    # The paper's models are PixelCNN++-sized (CIFAR-10) and train for days on GPUs.
+    ("auxiliary", "smoke"): Profile(
+        dataset="digits", colour_dataset="colored_digits", steps=80, batch_size=32, lr=3e-3, warmup=10,
+        checkpoint_every=40, ema=0.99,
+        models={"grayscale_pixelcnn": dict(hidden=8, layers=2, output_hidden=16, filters=12, resnets=1,
+                                           mixtures=3, downsamples=1, embedding=8),
+                "pyramid_pixelcnn": dict(base=2, base_filters=8, base_resnets=1, filters=12, resnets=1,
+                                         mixtures=3, embedding=8)}),
+    ("auxiliary", "cpu"): Profile(
+        dataset="fashion_mnist32", colour_dataset="colored_fashion_mnist", steps=400, batch_size=32, lr=2e-3,
+        warmup=50, checkpoint_every=100, ema=0.995, eval_images=1000,
+        models={"grayscale_pixelcnn": dict(hidden=24, layers=5, output_hidden=64, filters=24, resnets=1,
+                                           mixtures=5, downsamples=2, embedding=16),
+                "pyramid_pixelcnn": dict(base=4, base_filters=24, base_resnets=1, filters=24, resnets=1,
+                                         mixtures=5, embedding=16, embedding_layers=4)}),
+    ("auxiliary", "gpu"): Profile(
+        dataset="fashion_mnist32", colour_dataset="colored_fashion_mnist", steps=8000, batch_size=64, lr=1e-3,
+        warmup=200, checkpoint_every=1000, ema=0.999,
+        models={"grayscale_pixelcnn": dict(hidden=64, layers=10, output_hidden=256, filters=80, resnets=3,
+                                           mixtures=10, downsamples=2, embedding=64),
+                "pyramid_pixelcnn": dict(base=4, base_filters=80, base_resnets=3, filters=64, resnets=2,
+                                         mixtures=10, embedding=64, embedding_layers=6)}),
+    ("auxiliary", "paper"): Profile(
+        dataset="celeba128", colour_dataset="cifar10", steps=300_000, batch_size=16, lr=1e-3, warmup=1000,
+        checkpoint_every=2000, ema=0.9995,
+        models={"grayscale_pixelcnn": dict(hidden=128, layers=15, output_hidden=1024, filters=160, resnets=5,
+                                           mixtures=10, downsamples=2, embedding=160),
+                "pyramid_pixelcnn": dict(base=8, base_filters=160, base_resnets=5, filters=128, resnets=2,
+                                         mixtures=10, embedding=128, embedding_layers=12)}),
 }
 
 

@@ -190,6 +190,16 @@ def test_colored_fashion_mnist_is_colorized_fashion_mnist(tmp_path, no_system_fa
     assert torch.equal(colored.images, data.colorize(grey.images, data.COLOR_SEED))
 
 
+def test_fashion_mnist32_is_fashion_mnist_with_a_black_border(tmp_path, no_system_fashion):
+    write_mnist_like(tmp_path / "fashion-mnist", gz=True)
+    grey = data.load("fashion_mnist", root=tmp_path, download=False)
+    padded = data.load("fashion_mnist32", root=tmp_path, download=False)
+    assert padded.image_shape == (1, 32, 32) and torch.equal(padded.images[:, :, 2:30, 2:30], grey.images)
+    border = padded.images.clone()
+    border[:, :, 2:30, 2:30] = 0
+    assert (border == 0).all() and torch.equal(padded.labels, grey.labels)
+
+
 def test_mnist_reads_torchvision_raw_layout_and_binarizes_deterministically(tmp_path):
     written = write_mnist_like(tmp_path / "MNIST" / "raw", gz=False)
     mnist = data.load("mnist", "test", root=tmp_path, download=False)
@@ -241,6 +251,7 @@ def test_celeba_crop_resize_and_partition(tmp_path):
     assert np.allclose(mean_colors(train.images), expected("000001.jpg", "000002.jpg"), atol=8)
     assert np.allclose(mean_colors(test.images), expected("000004.jpg"), atol=8)
     assert data.load("celeba64", "test", root=tmp_path, download=False).image_shape == (3, 64, 64)
+    assert data.load("celeba128", "test", root=tmp_path, download=False).image_shape == (3, 128, 128)
     assert (tmp_path / "celeba" / "celeba-32-train.pt").is_file()
 
 
@@ -355,6 +366,16 @@ def test_grayscale_white_is_the_top_4_bit_level():
     white = torch.full((1, 3, 2, 2), 255)
     assert (data.grayscale(white) == 15).all() and data.grayscale(white).shape == (1, 1, 2, 2)
     assert (data.grayscale(torch.zeros(1, 3, 2, 2, dtype=torch.long)) == 0).all()
+
+
+def test_grayscale_of_fewer_levels_and_of_grey_images():
+    rgb = torch.tensor([3, 0, 0]).view(1, 3, 1, 1)                   # 4-level RGB: luma 0.897 -> 1
+    assert data.grayscale(rgb, 16, from_levels=4).item() == 1            # 16 clipped to the input's 4
+    grey = torch.arange(256).view(1, 1, 16, 16)
+    assert torch.equal(data.grayscale(grey), data.quantize(grey, 16))
+    with pytest.raises(InputError) as excinfo:
+        data.grayscale(torch.zeros(1, 2, 2, 2, dtype=torch.long))
+    one_line_error(excinfo, "expected 3 RGB channels (or 1 grey)")
 
 
 def test_downsample_is_the_rounded_mean_of_each_block():

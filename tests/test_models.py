@@ -1,7 +1,8 @@
 """The model contract, run over every registered family (DESIGN.md, "The model contract").
 
 A new family is covered the day it is registered. All exactness checks run in float64, where a
-masked-out weight contributes exactly nothing, so "unchanged" means bit-identical.
+masked-out weight contributes exactly nothing, so "unchanged" means equal to 1e-10 (the slack
+covers the 1-ulp differences between the vectorised and scalar paths of one elementwise op).
 """
 
 import itertools
@@ -43,7 +44,7 @@ def parts(model, seed=0):
     if model.exact:
         return [(model, None)]
     generator = torch.Generator().manual_seed(seed)
-    return model.stages(lambda shape: torch.randint(0, model.levels, (1, *shape), generator=generator))
+    return model.stages(lambda shape, levels: torch.randint(0, levels, (1, *shape), generator=generator))
 
 
 def given(condition, batch):
@@ -65,7 +66,9 @@ def dependence(model, bases, condition=None):
                 variants = x.repeat(L - 1, 1, 1, 1)
                 variants[(slice(None), *s)] = torch.tensor([v for v in range(L) if v != x[s]])
                 log_p = model.sub_pixel_log_prob(variants, condition=given(condition, L - 1))
-                changed = (log_p != base).any(0)                     # float64: masked = bit-identical
+                # float64: a masked-out path changes nothing, but SIMD and scalar code paths of one
+                # elementwise op may round the same input 1 ulp apart; a real path moves it by far more
+                changed = ((log_p - base).abs() > 1e-10).any(0)
                 changed[s] = False
                 dep[(..., *s)] |= changed
     return dep
@@ -158,7 +161,12 @@ def test_samples_follow_log_prob(name, shape):
         index = (samples.flatten(1) * (2 ** torch.arange(samples[0].numel() - 1, -1, -1))).sum(1)
         observed = torch.bincount(index, minlength=len(images)).double()
         assert probs.max() > 1.3 * probs.min(), "the model is too uniform for the test to have power"
-        assert chisquare(observed.numpy(), (probs / probs.sum() * 6000).numpy()).pvalue > 1e-3
+        expected = probs / probs.sum() * 6000
+        rare = expected < 5                   # pooled, as chi-square needs about 5 expected per bin
+        if rare.any():
+            observed = torch.cat([observed[~rare], observed[rare].sum().view(1)])
+            expected = torch.cat([expected[~rare], expected[rare].sum().view(1)])
+        assert chisquare(observed.numpy(), expected.numpy()).pvalue > 1e-3
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -260,7 +268,7 @@ def test_diagonal_bilstm_sees_every_earlier_pixel(layers):
 
 
 def test_multiscale_parts_add_up_and_its_coarse_image_is_a_function_of_the_fine():
-    from pixelbook.models.pixelrnn import coarse_image
+    from pixelbook.models.staged import halve as coarse_image
     model = build("multiscale_pixelrnn", (1, 6, 6), 4)
     x = torch.randint(0, 4, (3, 1, 6, 6))
     parts_ = model.log_prob_parts(x)
@@ -300,3 +308,46 @@ def test_class_conditioning_changes_the_distribution(name):
     assert samples.shape == (3, 1, 4, 4)
     with pytest.raises(InputError, match="class labels in"):
         model.log_prob(x, torch.full((5,), 3))
+
+
+def test_grayscale_pixelcnn_factorises_through_the_4_bit_sketch():
+    model = build("grayscale_pixelcnn", (3, 4, 4), 256, hidden=4, layers=2, output_hidden=8, filters=4,
+                  downsamples=1, embedding=4)
+    x = torch.randint(0, 256, (3, 3, 4, 4), generator=torch.Generator().manual_seed(0))
+    sketch = pb.data.grayscale(x)
+    parts_ = model.log_prob_parts(x)
+    torch.testing.assert_close(parts_["sketch"], model.sketch.log_prob(sketch))
+    torch.testing.assert_close(parts_["detail"], model.detail.log_prob(x, condition=sketch))
+    assert model.sketch.levels == 16 and not model.exact
+    painted = model.sample(3, condition=sketch, generator=torch.Generator().manual_seed(1))
+    assert painted.shape == (3, 3, 4, 4)
+    with pytest.raises(InputError) as excinfo:                       # a sketch with too many levels
+        model.detail.log_prob(x, condition=sketch * 16)
+    assert "conditioning pixels must be in [0, 16)" in str(excinfo.value) and "\n" not in str(excinfo.value)
+    with pytest.raises(InputError, match="needs a conditioning image"):
+        model.detail.log_prob(x)
+    with pytest.raises(InputError, match=r"must have shape \[3, 1, 4, 4\]"):
+        model.detail.log_prob(x, condition=sketch[:, :, :2])
+
+
+def test_the_pyramid_halves_down_to_its_base_and_embeds_once_per_level():
+    model = build("pyramid_pixelcnn", (1, 16, 16), 8, base=4, base_filters=4, filters=4, embedding=4)
+    assert [s.image_shape for s in model.stage_models()] == [(1, 4, 4), (1, 8, 8), (1, 16, 16)]
+    x = torch.randint(0, 8, (2, 1, 16, 16))
+    assert list(model.log_prob_parts(x)) == ["4x4", "8x8", "16x16"]
+    calls = []
+    for stage in model.upscalers:
+        stage.embed.register_forward_hook(lambda *_: calls.append(1))
+    cached = model.sample(2, generator=torch.Generator().manual_seed(0))
+    assert len(calls) == 2                                            # once per level, not per pixel
+    naive = model.sample(2, generator=torch.Generator().manual_seed(0), cache=False)
+    assert torch.equal(cached, naive) and len(calls) == 2 + 64 + 256
+    sharp = model.sample(2, generator=torch.Generator().manual_seed(0), map_mode=True, temperature=0.5)
+    assert sharp.shape == (2, 1, 16, 16)
+
+
+def test_a_pyramid_on_a_grey_base_runs_the_contract_on_every_stage():
+    model = build("pyramid_pixelcnn", (3, 6, 6), 4, base=3, base_filters=4, filters=4, embedding=4, grey_base=True)
+    assert list(model.log_prob_parts(torch.zeros(1, 3, 6, 6, dtype=torch.long))) == ["3x3 sketch", "3x3 detail", "6x6"]
+    shapes = [(part.image_shape, None if c is None else tuple(c.shape)) for part, c in parts(model)]
+    assert shapes == [((1, 3, 3), None), ((3, 3, 3), (1, 1, 3, 3)), ((3, 6, 6), (1, 3, 3, 3))]

@@ -52,11 +52,13 @@ class AutoregressiveModel(nn.Module):
         return per_pixel_map if per_pixel else per_pixel_map.flatten(1).sum(1)
 
     @torch.no_grad()
-    def sample(self, n, y=None, generator=None, cache=True, temperature=1.0, progress=False, condition=None):
+    def sample(self, n, y=None, generator=None, cache=True, temperature=1.0, progress=False, condition=None,
+               **likelihood_options):
         """n images, int64 [n, C, H, W]. ``cache=False`` runs the whole network for every step and
-        must return the identical images for the same generator."""
+        must return the identical images for the same generator. ``likelihood_options`` go to
+        the likelihood's sampler (``map_mode=True`` for the logistic mixture)."""
         return sampling.autoregressive_sample(self, n, y, generator, cache, temperature, progress,
-                                              condition=condition)
+                                              condition=condition, **likelihood_options)
 
     def sampler(self, x, y=None, cache=True, condition=None):
         """A function ``(x, i, j) -> params [B, P]`` at pixel (i, j), used while sampling.

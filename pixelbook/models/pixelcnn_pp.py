@@ -17,6 +17,14 @@ What the paper changed, each implemented here:
    sampling (the training loop's ``ema``).
 6. **Optional class conditioning**: a learned class term in every block.
 
+**Conditioning on an image** (used by the auxiliary-variable models of Kolesnikov & Lampert
+2017): with ``condition_in`` > 0 an *unshifted* convolutional network f_w reads the whole
+conditioning image (``condition_in`` channels, ``condition_levels`` levels, ``condition_scale``
+times smaller than the image) and maps it to ``condition_channels`` features at every
+resolution of the U-net. Every gated block adds a 1x1 projection of them. It sees all of the
+conditioning image, which is given, and none of the image being modelled, so the model stays
+autoregressive in the image. The sampler computes f_w once per image, not once per pixel.
+
 A ones-channel is appended to the input, so the network can tell padding from black pixels.
 
 Left out: the data-dependent initialisation of weight normalisation; Adamax (we use the
@@ -31,7 +39,8 @@ import torch.nn.functional as F
 
 from ..layers import (DownRightShiftedConv2d, DownRightShiftedDeconv2d, DownShiftedConv2d, DownShiftedDeconv2d,
                       GatedResNet, down_shift, right_shift, weight_normed)
-from ..likelihoods import Categorical, DiscretizedLogisticMixture
+from ..errors import InputError
+from ..likelihoods import Categorical, DiscretizedLogisticMixture, scale_to_unit
 from . import register
 from .base import AutoregressiveModel, sub_pixel_context
 
@@ -50,15 +59,21 @@ class IndependentCategorical(Categorical):
 @register("pixelcnn_pp")
 class PixelCNNpp(AutoregressiveModel):
     def __init__(self, image_shape, levels=256, filters=16, resnets=2, mixtures=10, downsamples=2, dropout=0.0,
-                 likelihood="mixture", num_classes=None):
+                 likelihood="mixture", num_classes=None, condition_in=0, condition_channels=16, condition_levels=None,
+                 condition_scale=1, embedding_layers=3):
         super().__init__(image_shape, levels, num_classes)
-        C = self.image_shape[0]
+        C, H, W = self.image_shape
+        e = condition_channels if condition_in else 0
         self.likelihood = (DiscretizedLogisticMixture(self.levels, mixtures) if likelihood == "mixture"
                            else IndependentCategorical(self.levels))
         self.downsamples = downsamples
         f = filters
-        u_block = lambda skip=0: GatedResNet(f, DownShiftedConv2d, skip, dropout, num_classes)
-        ul_block = lambda skip: GatedResNet(f, DownRightShiftedConv2d, skip, dropout, num_classes)
+        u_block = lambda skip=0: GatedResNet(f, DownShiftedConv2d, skip, dropout, num_classes, e)
+        ul_block = lambda skip: GatedResNet(f, DownRightShiftedConv2d, skip, dropout, num_classes, e)
+        if condition_in:
+            self.condition_shape = (condition_in, -(-H // condition_scale), -(-W // condition_scale))
+            self.condition_levels = int(condition_levels or levels)
+            self.embed = ConditionEmbedding(condition_in, e, embedding_layers, condition_scale)
 
         self.u_in = DownShiftedConv2d(C + 1, f, (2, 3))
         self.ul_in_above = DownShiftedConv2d(C + 1, f, (1, 3))
@@ -77,15 +92,49 @@ class PixelCNNpp(AutoregressiveModel):
         self.up_sample_ul = nn.ModuleList(DownRightShiftedDeconv2d(f, f) for _ in range(downsamples))
         self.output = weight_normed(nn.Conv2d(f, self.likelihood.param_channels(C), 1))
 
+    def forward(self, x, y=None, condition=None):
+        self.check_condition(condition, x.shape[0])
+        return self.network(self.unit_input(x), y, condition)
+
+    def check_condition(self, condition, batch):
+        """One clear line for a missing, misshapen or out-of-range conditioning image."""
+        wanted = getattr(self, "condition_shape", None)
+        if wanted is None or isinstance(condition, list):     # unconditional, or maps already embedded
+            if condition is not None and wanted is None:
+                raise InputError(f"{self.name} was built without condition_in, so it takes no conditioning image")
+            return
+        if not isinstance(condition, torch.Tensor) or condition.is_floating_point():
+            raise InputError(f"{self.name} needs a conditioning image: int64 [B, {', '.join(map(str, wanted))}]")
+        if tuple(condition.shape) != (batch, *wanted):
+            raise InputError(f"conditioning image must have shape [{batch}, {', '.join(map(str, wanted))}], "
+                             f"got {list(condition.shape)}")
+        if condition.min() < 0 or condition.max() >= self.condition_levels:
+            raise InputError(f"conditioning pixels must be in [0, {self.condition_levels}); found "
+                             f"{int(condition.min())}..{int(condition.max())}")
+
+    def condition_maps(self, condition):
+        """f_w of the conditioning image at every resolution of the U-net (once per image)."""
+        if condition is None or isinstance(condition, list):
+            return condition
+        h = self.embed(scale_to_unit(condition, self.condition_levels, next(self.parameters()).dtype),
+                       self.image_shape[1:])
+        maps = [h]
+        for _ in range(self.downsamples):
+            maps.append(F.avg_pool2d(maps[-1], 2, ceil_mode=True))
+        return maps
+
     def network(self, x, y=None, condition=None, wiring=False):
         """The two streams through the U-net. With ``wiring``, ``x`` holds 0/1 maps of input
         pixels and every layer applies its geometry only (see ``layers``): the result says which
         input pixels reach which output, from the wiring alone."""
         if wiring:
             run = lambda layer, *a: layer.wiring(*a)                  # noqa: E731
+            block = lambda k, layer, *a: layer.wiring(*a)             # noqa: E731
             join, finish = (lambda a, b: a + b), (lambda t: t)
         else:
-            run = lambda layer, *a: layer(*a, y=y) if isinstance(layer, GatedResNet) else layer(*a)  # noqa: E731
+            maps = self.condition_maps(condition) or [None] * (self.downsamples + 1)
+            run = lambda layer, *a: layer(*a)                         # noqa: E731
+            block = lambda k, layer, *a: layer(*a, y=y, h=maps[k])   # noqa: E731  (k: the resolution)
             join, finish = (lambda a, b: torch.cat([a, b], 1)), (lambda t: self.output(F.elu(t)))
             x = torch.cat([x, torch.ones_like(x[:, :1])], 1)          # the ones-channel marks the image
         u = down_shift(run(self.u_in, x))                              # rows above
@@ -93,8 +142,8 @@ class PixelCNNpp(AutoregressiveModel):
         us, uls = [u], [ul]
         for k in range(self.downsamples + 1):                          # the up pass, remembering everything
             for u_res, ul_res in zip(self.up_u[k], self.up_ul[k]):
-                u = run(u_res, u)
-                ul = run(ul_res, ul, u)
+                u = block(k, u_res, u)
+                ul = block(k, ul_res, ul, u)
                 us.append(u)
                 uls.append(ul)
             if k < self.downsamples:
@@ -107,8 +156,8 @@ class PixelCNNpp(AutoregressiveModel):
                 size = us[-1].shape[2:]
                 u, ul = run(self.up_sample_u[k], u, size), run(self.up_sample_ul[k], ul, size)
             for u_res, ul_res in zip(self.dn_u[k], self.dn_ul[k]):
-                u = run(u_res, u, us.pop())
-                ul = run(ul_res, ul, join(u, uls.pop()))
+                u = block(k, u_res, u, us.pop())
+                ul = block(k, ul_res, ul, join(u, uls.pop()))
         return finish(ul)                                              # [B, M*(1+3C), H, W]
 
     def context(self, channel, row, col):
@@ -125,5 +174,30 @@ class PixelCNNpp(AutoregressiveModel):
 
     def cached_sampler(self, x, y=None, condition=None):
         # Row-incremental: every layer's output row i reads only input rows <= i, so the rows
-        # below are never computed (strided layers included).
-        return lambda x, i, j: self(x[:, :, : i + 1], y)[:, :, i, j]
+        # below are never computed (strided layers included). f_w runs once, here.
+        self.check_condition(condition, x.shape[0])
+        maps = self.condition_maps(condition)
+        return lambda x, i, j: self(x[:, :, : i + 1], y, maps)[:, :, i, j]
+
+
+class ConditionEmbedding(nn.Module):
+    """f_w: an unshifted stack of 3x3 convolutions with ELUs over the whole conditioning image;
+    a smaller image (``scale`` > 1) is upsampled by nearest neighbours before the last layers,
+    then cropped to the image's size."""
+
+    def __init__(self, in_channels, channels, layers=3, scale=1):
+        super().__init__()
+        self.scale = scale
+        self.first = weight_normed(nn.Conv2d(in_channels + 1, channels, 3, padding=1))
+        self.rest = nn.ModuleList(weight_normed(nn.Conv2d(channels, channels, 3, padding=1))
+                                  for _ in range(layers - 1))
+
+    def forward(self, h, size):
+        h = self.first(torch.cat([h, torch.ones_like(h[:, :1])], 1))
+        for k, conv in enumerate(self.rest):
+            if k == len(self.rest) // 2 and self.scale > 1:
+                h = F.interpolate(h, scale_factor=self.scale, mode="nearest")
+            h = conv(F.elu(h))
+        if self.scale > 1 and not self.rest:
+            h = F.interpolate(h, scale_factor=self.scale, mode="nearest")
+        return h[:, :, : size[0], : size[1]]

@@ -42,6 +42,7 @@ from ..likelihoods import Categorical
 from . import register
 from ..errors import InputError
 from .base import AutoregressiveModel, spatial_context
+from .staged import StagedModel, halve
 
 
 def lstm_cell(gates, c):
@@ -272,23 +273,13 @@ class DiagonalBiLSTM(PixelRNN):
         return spatial_context(self, reach, channel, row, col, first=(7, 7))
 
 
-def coarse_image(x):
-    """The multi-scale model's first stage: 2x average pooling, rounded (odd sizes padded by
-    repeating the last row or column), so the coarse image is a function of the fine one."""
-    H, W = x.shape[-2:]
-    padded = F.pad(x.double(), (0, W % 2, 0, H % 2), mode="replicate")
-    return torch.round(F.avg_pool2d(padded, 2)).long()
-
-
 @register("multiscale_pixelrnn")
-class MultiScalePixelRNN(AutoregressiveModel):
-    """log_prob(x) = log p(s(x)) + log p(x | s(x)), where s(x) is the coarse image.
+class MultiScalePixelRNN(StagedModel):
+    """log_prob(x) = log p(s(x)) + log p(x | s(x)), where s(x) = ``halve(x)`` is the coarse image.
 
     Because s is a deterministic function of x, this is log p(x, s(x)) under the two-stage model,
     a lower bound on log p(x) = log sum_s p(s) p(x | s). Its bits/dim is therefore an upper bound,
-    the same kind of bound as the auxiliary-variable PixelCNNs report."""
-
-    exact = False
+    the same kind of bound as the auxiliary-variable PixelCNNs report (``staged``)."""
 
     def __init__(self, image_shape, levels=256, hidden=16, layers=2, output_hidden=32, condition_channels=16):
         super().__init__(image_shape, levels)
@@ -298,31 +289,11 @@ class MultiScalePixelRNN(AutoregressiveModel):
         self.fine = DiagonalBiLSTM(self.image_shape, levels, condition_channels=condition_channels, **size)
         self.likelihood = self.fine.likelihood
 
-    def stages(self, condition_from):
-        """The autoregressive parts and what each is conditioned on, for the contract tests:
-        the coarse model, and the fine model given a coarse image."""
-        return [(self.coarse, None), (self.fine, condition_from(self.coarse.image_shape))]
+    def stage_names(self):
+        return ["coarse", "fine"]
 
-    def log_prob_parts(self, x):
-        self.check_input(x)
-        coarse = coarse_image(x)
-        return {"coarse": self.coarse.log_prob(coarse), "fine": self.fine.log_prob(x, condition=coarse)}
+    def stage_models(self):
+        return [self.coarse, self.fine]
 
-    def log_prob(self, x, y=None, per_pixel=False, condition=None):
-        """log p(x, s(x)), a lower bound on log p(x); ``per_pixel`` gives the fine stage's map."""
-        self.check_input(x, y)
-        if per_pixel:
-            return self.fine.log_prob(x, per_pixel=True, condition=coarse_image(x))
-        return sum(self.log_prob_parts(x).values())
-
-    def sub_pixel_log_prob(self, x, y=None, condition=None):
-        self.check_input(x, y)
-        return self.fine.sub_pixel_log_prob(x, condition=coarse_image(x))
-
-    @torch.no_grad()
-    def sample(self, n, y=None, generator=None, cache=True, temperature=1.0, progress=False, condition=None):
-        """The coarse image first, then the fine one given it (``condition`` skips the first)."""
-        coarse = condition if condition is not None else self.coarse.sample(
-            n, generator=generator, cache=cache, temperature=temperature, progress=progress)
-        return self.fine.sample(n, generator=generator, cache=cache, temperature=temperature, progress=progress,
-                                condition=coarse)
+    def auxiliaries(self, x):
+        return [halve(x), x]
