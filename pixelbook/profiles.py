@@ -122,7 +122,7 @@ ENTRIES = {
                 "pyramid_pixelcnn": dict(base=2, base_filters=8, base_resnets=1, filters=12, resnets=1,
                                          mixtures=3, embedding=8)}),
     ("auxiliary", "cpu"): Profile(
-        dataset="fashion_mnist32", colour_dataset="colored_fashion_mnist", steps=400, batch_size=32, lr=2e-3,
+        dataset="fashion_mnist32", colour_dataset="colored_fashion_mnist", steps=250, batch_size=32, lr=2e-3,
         warmup=50, checkpoint_every=100, ema=0.995, eval_images=1000,
         models={"grayscale_pixelcnn": dict(hidden=24, layers=5, output_hidden=64, filters=24, resnets=1,
                                            mixtures=5, downsamples=2, embedding=16),
