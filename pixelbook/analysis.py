@@ -2,6 +2,8 @@
 
 import torch
 
+from .progress import progress_bar
+
 
 def gradient_receptive_field(model, x, row, col, channel=0, y=None) -> torch.Tensor:
     """|d log p(x[channel, row, col] | past) / d input|, summed over input channels: [H, W].
@@ -64,3 +66,39 @@ def sampling_speed(model, n=4, seed=0, **sample_options) -> dict:
         timings[cache] = time.perf_counter() - start
     return {"model": model.name, "n": n, "cached_s": timings[True], "naive_s": timings[False],
             "speedup": timings[False] / timings[True], "identical": bool(torch.equal(images[True], images[False]))}
+
+
+@torch.no_grad()
+def features(model, image_set, batch_size=128, progress=False) -> torch.Tensor:
+    """``model.features`` over a whole image set, in batches: float [N, layers, D] on the CPU."""
+    was_training = model.training
+    model.eval()
+    try:
+        out = [model.features(image_set.images[start: start + batch_size].to(model.device)).float().cpu()
+               for start in progress_bar(range(0, len(image_set), batch_size), desc="features", unit="batch",
+                                         enable=progress)]
+    finally:
+        model.train(was_training)
+    return torch.cat(out)
+
+
+def linear_probe(model, train_set, test_set, batch_size=128, progress=False) -> list[dict]:
+    """iGPT's linear probe: a logistic regression (scikit-learn, on standardised features) from
+    each layer's average-pooled features to the class labels, fitted on ``train_set`` and scored
+    on ``test_set``. The first row fits the raw pixels, the baseline a layer must beat."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    train_features = features(model, train_set, batch_size, progress)
+    test_features = features(model, test_set, batch_size, progress)
+    candidates = [("pixels", train_set.images.flatten(1).float(), test_set.images.flatten(1).float())]
+    candidates += [(f"layer {k + 1}", train_features[:, k], test_features[:, k])
+                   for k in range(train_features.shape[1])]
+    rows = []
+    for name, train_x, test_x in candidates:
+        probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000))
+        probe.fit(train_x.numpy(), train_set.labels.numpy())
+        rows.append({"features": name, "dims": train_x.shape[1],
+                     "accuracy": float(probe.score(test_x.numpy(), test_set.labels.numpy()))})
+    return rows

@@ -17,15 +17,24 @@ from .results import REPO, provenance, resolve_device, write_json
 FAMILIES = ("pixelcnn", "gated_pixelcnn", "pixelcnn_pp")
 
 
-def time_sampling(model, batch, seed=0, cache=True):
+def time_sampling(model, batch, seed=0, cache=True, **sample_options):
     generator = torch.Generator(model.device).manual_seed(seed)
     if model.device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
-    images = model.sample(batch, generator=generator, cache=cache)
+    images = model.sample(batch, generator=generator, cache=cache, **sample_options)
     if model.device.type == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - start, images
+
+
+def side_by_side(model, batch, seed=0, **sample_options) -> dict:
+    """The cached and the naive sampler on the same generator seed, one after the other."""
+    cached_s, cached = time_sampling(model, batch, seed, True, **sample_options)
+    naive_s, naive = time_sampling(model, batch, seed, False, **sample_options)
+    return {"batch": batch, "params": model.num_params(), "naive_s": round(naive_s, 3),
+            "cached_s": round(cached_s, 3), "speedup": round(naive_s / cached_s, 2),
+            "identical": bool(torch.equal(cached, naive)), "differing_subpixels": int((cached != naive).sum())}
 
 
 def sampling(families=FAMILIES, batches=(1, 16, 64), image_shape=(1, 28, 28), device=None, progress=True):
@@ -36,16 +45,15 @@ def sampling(families=FAMILIES, batches=(1, 16, 64), image_shape=(1, 28, 28), de
         torch.manual_seed(0)
         model = models.create(name, image_shape).to(device).eval()
         for batch in batches:
-            cached_s, cached = time_sampling(model, batch, cache=True)
-            naive_s, naive = time_sampling(model, batch, cache=False)
-            rows.append({"family": name, "batch": batch, "image_shape": list(image_shape),
-                         "params": model.num_params(), "naive_s": round(naive_s, 3), "cached_s": round(cached_s, 3),
-                         "speedup": round(naive_s / cached_s, 2), "identical": bool(torch.equal(cached, naive)),
-                         "differing_subpixels": int((cached != naive).sum())})
-            if progress:
-                print(f"{name:15s} batch {batch:3d}: naive {naive_s:7.2f} s, cached {cached_s:6.2f} s, "
-                      f"{naive_s / cached_s:6.1f}x, identical: {rows[-1]['identical']}", flush=True)
+            rows.append({"family": name, "image_shape": list(image_shape), **side_by_side(model, batch)})
+            report(rows[-1], name, progress)
     return rows
+
+
+def report(row, name, progress):
+    if progress:
+        print(f"{name:16s} batch {row['batch']:3d}: naive {row['naive_s']:7.2f} s, cached {row['cached_s']:6.2f} s, "
+              f"{row['speedup']:6.1f}x, identical: {row['identical']}", flush=True)
 
 
 def speedup_figure(rows, device_name):
@@ -75,16 +83,42 @@ def pyramid(batches=(1, 16), size=32, profile="cpu", device=None, progress=True)
         torch.manual_seed(0)
         model = models.create(name, (1, size, size), **profiles.get(chapter, profile).models[name]).to(device).eval()
         for batch in batches:
-            cached_s, cached = time_sampling(model, batch, cache=True)
-            naive_s, naive = time_sampling(model, batch, cache=False)
-            rows.append({"model": name, "batch": batch, "image_shape": [1, size, size], "params": model.num_params(),
-                         "naive_s": round(naive_s, 3), "cached_s": round(cached_s, 3),
-                         "naive_s_per_pixel": naive_s / size**2, "cached_s_per_pixel": cached_s / size**2,
-                         "identical": bool(torch.equal(cached, naive))})
-            if progress:
-                print(f"{name:16s} batch {batch:3d}: naive {naive_s:7.2f} s, cached {cached_s:6.2f} s "
-                      f"({cached_s / size**2 * 1e3:.2f} ms per pixel)", flush=True)
+            row = side_by_side(model, batch)
+            rows.append({"model": name, "image_shape": [1, size, size], **row,
+                         "naive_s_per_pixel": row["naive_s"] / size**2, "cached_s_per_pixel": row["cached_s"] / size**2})
+            report(row, name, progress)
     return rows
+
+
+def igpt(batches=(1, 8), image_shape=(1, 28, 28), profile="cpu", device=None, progress=True):
+    """KV-cache against full-recompute sampling of the ImageGPT chapter's ``profile`` model,
+    one token per step (784 at 28x28 grey), at each batch size, in one run."""
+    from . import profiles
+    device = resolve_device(device)
+    torch.manual_seed(0)
+    model = models.create("igpt", image_shape, **profiles.get("imagegpt", profile).models["igpt"]).to(device).eval()
+    rows = []
+    for batch in batches:
+        rows.append({"model": "igpt", "image_shape": list(image_shape), "tokens": model.length,
+                     **side_by_side(model, batch)})
+        report(rows[-1], "igpt", progress)
+    return rows
+
+
+def igpt_figure(rows, device_name):
+    fig, ax = plots.plt.subplots(figsize=(5, 3.2))
+    labels = [f"batch {r['batch']}" for r in rows]
+    x = range(len(rows))
+    ax.bar([i - 0.2 for i in x], [r["naive_s"] for r in rows], 0.4, label="full recompute")
+    ax.bar([i + 0.2 for i in x], [r["cached_s"] for r in rows], 0.4, label="KV cache")
+    for i, r in zip(x, rows):
+        ax.annotate(f"{r['speedup']:.0f}x", (i, max(r["naive_s"], r["cached_s"])), ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(list(x), labels)
+    ax.set_yscale("log")
+    ax.set_ylabel(f"seconds for {rows[0]['tokens']} tokens")
+    ax.set_title(f"ImageGPT sampling, {device_name}", fontsize=9)
+    ax.legend(fontsize=8)
+    return fig
 
 
 def pyramid_figure(rows, device_name):

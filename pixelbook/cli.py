@@ -99,12 +99,12 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("tables", help="regenerate results/tables/bpd.{md,csv,tex} from results/*/*/metrics.json")
 
     b = sub.add_parser("bench", help="side-by-side benchmarks; writes results/bench/")
-    b.add_argument("what", choices=["sampling", "pyramid"])
+    b.add_argument("what", choices=["sampling", "pyramid", "igpt"])
     b.add_argument("--batches", type=positive_int, nargs="+", default=None,
-                   help="default: 1 16 64 (sampling), 1 16 (pyramid)")
+                   help="default: 1 16 64 (sampling), 1 16 (pyramid), 1 8 (igpt)")
     b.add_argument("--families", nargs="+", default=None)
     b.add_argument("--size", type=positive_int, default=None, help="image height and width (default 28; pyramid 32)")
-    b.add_argument("--profile", default="cpu", help="pyramid: the profile whose model sizes are compared")
+    b.add_argument("--profile", default="cpu", help="pyramid, igpt: the profile whose model sizes are timed")
     b.add_argument("--device")
 
     g = sub.add_parser("stage", help="copy one profile's executed chapters to _staged/ for jupyter-book")
@@ -127,6 +127,12 @@ def cmd_bench(args):
         profiles.check_profile(args.profile)
         rows = bench.pyramid(args.batches or [1, 16], args.size or 32, args.profile, args.device)
         print(f"wrote {bench.write_bench('pyramid', rows, bench.pyramid_figure, args.device)}")
+        return
+    if args.what == "igpt":
+        profiles.check_profile(args.profile)
+        size = args.size or 28
+        rows = bench.igpt(args.batches or [1, 8], (1, size, size), args.profile, args.device)
+        print(f"wrote {bench.write_bench('igpt', rows, bench.igpt_figure, args.device)}")
         return
     families = args.families or bench.FAMILIES
     for name in families:

@@ -35,7 +35,18 @@ def _at_least_float32(t: torch.Tensor) -> torch.Tensor:
     return t.to(torch.promote_types(t.dtype, torch.float32))
 
 
-def _inverse_cdf(log_probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+def tempered(logits: torch.Tensor, temperature=1.0, top_k=None) -> torch.Tensor:
+    """Sampling logits [..., K]: divided by ``temperature``; with ``top_k`` all but the k largest
+    set to -inf (ties at the k-th value kept)."""
+    if top_k is not None:
+        if not (isinstance(top_k, int) and 1 <= top_k <= logits.shape[-1]):
+            raise InputError(f"top_k must be an integer in [1, {logits.shape[-1]}], got {top_k!r}")
+        kth = logits.topk(top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    return logits / temperature
+
+
+def inverse_cdf(log_probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """Index k with cdf[k-1] <= u < cdf[k]; log_probs [..., K], u [...] in [0, 1)."""
     cdf = log_probs.double().softmax(-1).cumsum(-1)
     index = torch.searchsorted(cdf, u.double().contiguous().unsqueeze(-1), right=True).squeeze(-1)
@@ -68,11 +79,11 @@ class Categorical:
     def noise_channels(self, channels: int) -> int:
         return channels
 
-    def sample(self, params, x_pixel, channel, noise, temperature=1.0):
+    def sample(self, params, x_pixel, channel, noise, temperature=1.0, top_k=None):
         """Fill ``x_pixel[:, channel]`` from pixel params ``[B, C*L]``; noise ``[B, C]``."""
         logits = self.logits(params, x_pixel.shape[1])[:, channel]     # [B, L]
         x_pixel = x_pixel.clone()
-        x_pixel[:, channel] = _inverse_cdf(logits / temperature, noise[:, channel])
+        x_pixel[:, channel] = inverse_cdf(tempered(logits, temperature, top_k), noise[:, channel])
         return x_pixel
 
 
@@ -184,7 +195,7 @@ class DiscretizedLogisticMixture:
         channels = x_pixel.shape[1]
         logits, means, log_scales, coeffs = split_mixture_params(
             _at_least_float32(params)[..., None, None], channels, self.mixtures)
-        component = _inverse_cdf(logits[..., 0, 0], noise[:, 0])          # [B]
+        component = inverse_cdf(logits[..., 0, 0], noise[:, 0])          # [B]
         index = component.view(-1, 1, 1).expand(-1, channels, 1)
 
         def chosen(t):                                                # [B, C, M, 1, 1] -> [B, C]

@@ -39,6 +39,15 @@ PAPER_NOTES = {
                           {"value": 3.63, "metric": "bpd", "dataset": "imagenet64", "cite": "vandenoord2016pixelrnn"}],
 }
 
+# ImageGPT's published facts (Chen et al. 2020, cite key chen2020igpt), shown in their own table.
+IGPT_FACTS = [
+    ("palette", "512 colours, k-means over (R, G, B) pixel values"),
+    ("sequence lengths", "32² = 1024, 48² = 2304 and 64² = 4096 palette tokens"),
+    ("iGPT-S / M / L", "24 / 36 / 48 layers of width 512 / 1024 / 1536"),
+    ("best linear-probe layer", "near the middle of the network, not the last"),
+    ("CIFAR-10 linear probe", "96.3% accuracy (iGPT-L)"),
+]
+
 
 def paper_result(model: str) -> dict | None:
     return PAPER_RESULTS.get(model)

@@ -196,3 +196,26 @@ def image_columns(columns, titles, levels, size=1.3):
         axes[0, c].set_title(title, fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def tokenisation_figure(image, palette, tokens, levels=256):
+    """ImageGPT's two readings of one RGB image [C, H, W]: its C*H*W sub-pixel tokens (each row of
+    the image becomes R, G, B, R, G, B, ...), and its H*W palette tokens (``tokens`` [H, W],
+    indices into ``palette`` [K, C]), with the palette's K colours."""
+    C, H, W = image.shape
+    fig, axes = plt.subplots(1, 4, figsize=(12, 3.2), gridspec_kw={"width_ratios": [1, C, 1, 0.35]})
+    axes[0].imshow(image.permute(1, 2, 0).float() / (levels - 1), interpolation="nearest")
+    axes[0].set_title("image", fontsize=9)
+    axes[1].imshow(image.permute(1, 2, 0).reshape(H, W * C), cmap="gray", vmin=0, vmax=levels - 1,
+                   interpolation="nearest", aspect="auto")
+    axes[1].set_title(f"sub-pixel tokens: {C * H * W:,} per image, vocabulary {levels}\n"
+                      f"(row by row: R, G, B of each pixel in turn)", fontsize=9)
+    axes[2].imshow(palette[tokens].float() / (levels - 1), interpolation="nearest")
+    axes[2].set_title(f"palette tokens: {H * W:,} per image,\nvocabulary {len(palette)}", fontsize=9)
+    axes[3].imshow(palette.view(-1, 1, C).float() / (levels - 1), interpolation="nearest", aspect="auto")
+    axes[3].set_title("palette", fontsize=9)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig

@@ -142,7 +142,27 @@ ENTRIES = {
                                            mixtures=10, downsamples=2, embedding=160),
                 "pyramid_pixelcnn": dict(base=8, base_filters=160, base_resnets=5, filters=128, resnets=2,
                                          mixtures=10, embedding=128, embedding_layers=12)}),
+    # ImageGPT (Chen et al. 2020): iGPT-S is 24 layers of width 512 (8 heads) over 32x32 images in
+    # a 512-colour palette; ``colour_dataset`` is the palette variant's. The sub-pixel models read
+    # C*H*W tokens, so the paper profile's CIFAR-10 sequence is 3072 long.
+    ("imagegpt", "smoke"): Profile(
+        dataset="digits", colour_dataset="colored_digits", steps=150, batch_size=32, lr=3e-3, warmup=10,
+        checkpoint_every=50, models={"igpt": dict(width=32, layers=2, heads=2)}),
+    ("imagegpt", "cpu"): Profile(
+        dataset="fashion_mnist", colour_dataset="colored_fashion_mnist", steps=1000, batch_size=16, lr=2e-3,
+        warmup=100, checkpoint_every=200, ema=0.995, eval_images=2000,
+        models={"igpt": dict(width=64, layers=4, heads=4)}),
+    ("imagegpt", "gpu"): Profile(
+        dataset="fashion_mnist", colour_dataset="colored_fashion_mnist", steps=10000, batch_size=64, lr=1e-3,
+        warmup=500, checkpoint_every=1000, ema=0.999,
+        models={"igpt": dict(width=256, layers=8, heads=8)}),
+    ("imagegpt", "paper"): Profile(
+        dataset="cifar10", colour_dataset="cifar10", steps=500_000, batch_size=32, lr=1e-3, warmup=5000,
+        checkpoint_every=2000, ema=0.9995, models={"igpt": dict(width=512, layers=24, heads=8)}),
 }
+
+# The palette size of each profile's palette variant (iGPT: 512 colours).
+PALETTE = {"smoke": 8, "cpu": 16, "gpu": 64, "paper": 512}
 
 
 # The sampling benchmark's scale per profile (the fast_sampling chapter and `bench sampling`).

@@ -143,7 +143,7 @@ def format_bpd(row) -> str:
     """'≤ 3.012' for bounds (auxiliary models), '3.012' for exact likelihoods, and
     '3.012 given y' for class-conditional ones (-log p(x | y), not -log p(x))."""
     value = f"{row['test_bpd']:.3f}" + (" given y" if row.get("conditional") else "")
-    return value if row.get("bound", "exact") == "exact" else f"≤ {value}"
+    return value if row.get("bound", "exact") in ("exact", "palette") else f"≤ {value}"
 
 
 def format_model(row) -> str:
@@ -164,9 +164,22 @@ def table_cells(row) -> list[str]:
             str(row.get("commit", "?"))[:7], format_paper(row)]
 
 
+def in_palette_space(row) -> bool:
+    """An ImageGPT palette run: its bits are of the palette image, not the pixels, so the tables
+    keep them out of the bpd column."""
+    return row.get("bound") == "palette"
+
+
 def markdown_table(rows) -> str:
+    pixels = [r for r in rows if not in_palette_space(r)]
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(table_cells(r)) + " |" for r in rows]
+    lines += ["| " + " | ".join(table_cells(r)) + " |" for r in pixels]
+    palette = [r for r in rows if in_palette_space(r)]
+    if palette:
+        head = ["model", "dataset", "profile", "palette-space bits per sub-pixel (not a bpd)", "train images",
+                "wall-clock", "device", "commit"]
+        lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(table_cells(r)[:8]) + " |" for r in palette]
     return "\n".join(lines) + "\n"
 
 
@@ -177,14 +190,17 @@ def csv_table(rows) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["model", "variant", "conditional", "dataset", "profile", "test_bpd", "bound", "eval_images",
                      "train_images",
-                     "wallclock_s", "device", "commit", "paper_bpd", "paper_dataset", "paper_cite"])
+                     "wallclock_s", "device", "commit", "paper_bpd", "paper_dataset", "paper_cite",
+                     "palette_bits_per_subpixel"])
     for r in rows:
         paper = r.get("paper") or {}
+        value = f"{r['test_bpd']:.5f}"
+        bpd, palette = ("", value) if in_palette_space(r) else (value, "")
         writer.writerow([r["model"], r.get("label") or "", bool(r.get("conditional")), r["dataset"], r["profile"],
-                         f"{r['test_bpd']:.5f}", r.get("bound", "exact"),
+                         bpd, r.get("bound", "exact"),
                          r.get("eval_images", ""), r.get("train_images", ""), r.get("wallclock_s", ""),
                          r.get("device", ""), r.get("commit", ""), paper.get("value", ""), paper.get("dataset", ""),
-                         paper.get("cite", "")])
+                         paper.get("cite", ""), palette])
     return buffer.getvalue()
 
 
@@ -200,6 +216,8 @@ def latex_table(rows) -> str:
     head = ["model", "dataset", "profile", "test bpd", "train images", "wall-clock", "device", "commit", "paper"]
     lines = [r"\begin{tabular}{lllrrrlll}", r"\toprule", " & ".join(head) + r" \\", r"\midrule"]
     for r in rows:
+        if in_palette_space(r):                                       # not a bpd; see bpd.md
+            continue
         cells = table_cells(r)
         paper = r.get("paper")
         cited = (f"{paper['value']:.2f} ({latex_escape(paper['dataset'])}) \\cite{{{paper['cite']}}}"

@@ -127,6 +127,7 @@ def train_and_evaluate(model_name, profile="cpu", dataset=None, out=None, seed=0
     test_set = data.load(record["dataset"], "test", levels=record["levels"]).subset(record["eval_images"])
     torch.manual_seed(seed)
     model = models.create(model_name, train_set.image_shape, train_set.levels, **record["size"]).to(device)
+    model.prepare(train_set.images, seed)
     result, eval_model = train(model, train_set, TrainConfig(**record["train"]), out, resume=resume,
                                progress=progress)
     test = evaluate(eval_model, test_set, progress=progress)
@@ -141,7 +142,7 @@ def train_and_evaluate(model_name, profile="cpu", dataset=None, out=None, seed=0
     run = {
         "model": model_name, "dataset": record["dataset"], "split": "test",
         "image_shape": list(train_set.image_shape), "levels": train_set.levels, "test_bpd": test["bpd"],
-        "bound": "exact" if model.exact else "upper", "parts": test["parts"], "eval_images": test["images"],
+        "bound": model.bound, "parts": test["parts"], "eval_images": test["images"],
         "train_steps": result.steps,
         "train_images": result.images, "wallclock_s": round(result.wallclock_s, 1),
         "images_per_s": round(result.images / result.wallclock_s, 1) if result.wallclock_s else None,

@@ -4,6 +4,9 @@ All randomness is drawn up front, one block of uniforms per pixel, so the order 
 network is evaluated cannot change the result: the cached and the naive paths consume the same
 numbers and, given the same parameters, return the same integers. Each pixel's values come from
 its likelihood by inverse CDF.
+
+``prefix`` completes images: its rows are given, and sampling starts below them. A cached
+sampler still visits every given pixel (its caches must hold them); the naive one skips them.
 """
 
 import torch
@@ -13,7 +16,7 @@ from .progress import progress_bar
 
 
 def autoregressive_sample(model, n, y=None, generator=None, cache=True, temperature=1.0, progress=False,
-                          condition=None, **likelihood_options):
+                          condition=None, prefix=None, **likelihood_options):
     C, H, W = model.image_shape
     device = model.device
     if not temperature > 0:                                            # also rejects NaN
@@ -27,6 +30,14 @@ def autoregressive_sample(model, n, y=None, generator=None, cache=True, temperat
     noise = torch.rand(n, likelihood.noise_channels(C), H, W, generator=generator,
                        dtype=torch.float64, device=noise_device).to(device)
     x = torch.zeros(n, C, H, W, dtype=torch.long, device=device)
+    given_rows = 0
+    if prefix is not None:
+        if not isinstance(prefix, torch.Tensor) or prefix.dim() != 4 or prefix.shape[0] != n or \
+                tuple(prefix.shape[1:2]) + tuple(prefix.shape[3:]) != (C, W) or prefix.shape[2] > H:
+            raise InputError(f"prefix must be the first rows of {n} images, [{n}, {C}, rows <= {H}, {W}]")
+        model.check_input(torch.cat([prefix, x[:, :, prefix.shape[2]:].cpu()], 2))
+        given_rows = prefix.shape[2]
+        x[:, :, :given_rows] = prefix.to(device)
     params_at = model.sampler(x, y, cache=cache, condition=condition)
     passes = range(C) if likelihood.channels_per_pass == 1 else [None]
     was_training = model.training
@@ -35,6 +46,10 @@ def autoregressive_sample(model, n, y=None, generator=None, cache=True, temperat
         for i in progress_bar(range(H), desc=f"sampling {model.name}", unit="row", enable=progress):
             for j in range(W):
                 for channel in passes:
+                    if i < given_rows:                                # a given pixel: only feed the caches
+                        if cache:
+                            params_at(x, i, j)
+                        continue
                     params = params_at(x, i, j)                       # [n, P]
                     x[:, :, i, j] = likelihood.sample(params, x[:, :, i, j], channel, noise[:, :, i, j],
                                                       temperature, **likelihood_options)

@@ -59,6 +59,8 @@ def ema_with_warmup(decay):
     """Polyak averaging for ``AveragedModel``: decay min(decay, (1 + n) / (10 + n)) after n
     updates, so the average of a short run is not dominated by its first, untrained weights."""
     def average(averaged, current, n):
+        if not averaged.is_floating_point():                           # an integer buffer (a palette)
+            return current
         d = torch.clamp((1 + n) / (10 + n), max=decay).to(averaged.dtype)
         return averaged * d + current * (1 - d)
     return average

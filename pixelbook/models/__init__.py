@@ -45,4 +45,4 @@ def create(name, image_shape, levels=256, **size):
     return model
 
 
-from . import pixelcnn, pixelrnn, gated_pixelcnn, pixelcnn_pp, auxiliary  # noqa: E402,F401  (registers the families)
+from . import pixelcnn, pixelrnn, gated_pixelcnn, pixelcnn_pp, auxiliary, igpt  # noqa: E402,F401  (registers the families)

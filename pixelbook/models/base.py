@@ -34,6 +34,14 @@ class AutoregressiveModel(nn.Module):
     # -- the contract ------------------------------------------------------------------------
     exact = True            # log_prob is log p(x); auxiliary-variable models set False (a bound)
 
+    @property
+    def bound(self) -> str:
+        """What ``log_prob`` is: "exact" log p(x), or "upper" for a bpd bound (auxiliary models)."""
+        return "exact" if self.exact else "upper"
+
+    def prepare(self, images, seed=0):
+        """Data-dependent setup before training (ImageGPT's palette); most families have none."""
+
     def forward(self, x: torch.Tensor, y=None, condition=None) -> torch.Tensor:
         """int64 pixels [B, C, H, W] -> distribution parameters [B, P, H, W]."""
         return self.network(self.unit_input(x), y, condition)
@@ -53,12 +61,13 @@ class AutoregressiveModel(nn.Module):
 
     @torch.no_grad()
     def sample(self, n, y=None, generator=None, cache=True, temperature=1.0, progress=False, condition=None,
-               **likelihood_options):
+               prefix=None, **likelihood_options):
         """n images, int64 [n, C, H, W]. ``cache=False`` runs the whole network for every step and
-        must return the identical images for the same generator. ``likelihood_options`` go to
-        the likelihood's sampler (``map_mode=True`` for the logistic mixture)."""
+        must return the identical images for the same generator. ``prefix`` [n, C, r, W] gives
+        the first r rows (completions). ``likelihood_options`` go to the likelihood's sampler
+        (``top_k`` for a softmax, ``map_mode=True`` for the logistic mixture)."""
         return sampling.autoregressive_sample(self, n, y, generator, cache, temperature, progress,
-                                              condition=condition, **likelihood_options)
+                                              condition=condition, prefix=prefix, **likelihood_options)
 
     def sampler(self, x, y=None, cache=True, condition=None):
         """A function ``(x, i, j) -> params [B, P]`` at pixel (i, j), used while sampling.
