@@ -4,7 +4,9 @@
 sub-pixel) against the cached one for each convolutional family at its default size, on 28x28
 greyscale images, at batch sizes 1, 16 and 64. Both samplers use the same generator seed, and the
 run records whether their images are bit-identical. The result goes to results/bench/sampling.json,
-with a plot beside it; both name the device.
+with a plot beside it; both name the device. ``bench pyramid`` (the auxiliary chapter), ``bench
+igpt`` (the KV cache) and ``bench train`` (training throughput of fp32 eager against bf16
+autocast, channels_last and torch.compile) write their own files the same way.
 """
 
 import time
@@ -15,6 +17,11 @@ from . import models, plots
 from .results import REPO, provenance, resolve_device, write_json
 
 FAMILIES = ("pixelcnn", "gated_pixelcnn", "pixelcnn_pp")
+TRAIN_FAMILIES = ("pixelcnn", "gated_pixelcnn", "pixelcnn_pp", "igpt")
+# Each fast-path option alone, then all of them, against plain fp32 eager (TrainConfig's fields).
+TRAIN_VARIANTS = {"fp32 eager": dict(bf16=False), "bf16 autocast": dict(bf16=True),
+                  "channels_last": dict(bf16=False, channels_last=True), "torch.compile": dict(bf16=False, compile=True),
+                  "all three": dict(bf16=True, channels_last=True, compile=True)}
 
 
 def time_sampling(model, batch, seed=0, cache=True, **sample_options):
@@ -152,3 +159,55 @@ def write_bench(what, rows, figure, device=None, out=None):
 
 def write_sampling(rows, device=None, out=None):
     return write_bench("sampling", rows, speedup_figure, device, out)
+
+
+def training(families=TRAIN_FAMILIES, batch=32, image_shape=(1, 28, 28), steps=5, warmup=2, device=None,
+             progress=True, variants=TRAIN_VARIANTS):
+    """Training images per second (forward, backward, Adam) of each family at its default size,
+    for plain fp32 eager and each fast-path option, on the same batches in one run. The first
+    ``warmup`` steps (compilation, allocator) are not timed."""
+    from .train import TrainConfig, Trainer
+    device = resolve_device(device)
+    images = torch.randint(0, 256, (batch * (warmup + steps), *image_shape), generator=torch.Generator().manual_seed(0))
+    labels = torch.zeros(len(images), dtype=torch.long)
+    rows = []
+    for name in families:
+        for variant, options in variants.items():
+            torch.manual_seed(0)
+            model = models.create(name, image_shape).to(device)
+            trainer = Trainer(model, images, labels, TrainConfig(steps=warmup + steps, batch_size=batch, **options))
+            for step in range(warmup):
+                trainer.train_step(*trainer.batch(step))
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            for step in range(warmup, warmup + steps):
+                trainer.train_step(*trainer.batch(step))
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            seconds = time.perf_counter() - start
+            rows.append({"family": name, "variant": variant, **options, "batch": batch, "image_shape": list(image_shape),
+                         "images_per_s": round(batch * steps / seconds, 1)})
+            if progress:
+                print(f"{name:15s} {variant:14s}: {rows[-1]['images_per_s']:8.1f} images/s", flush=True)
+        base = next(r for r in rows if r["family"] == name and r["variant"] == "fp32 eager")["images_per_s"]
+        for row in rows:
+            if row["family"] == name:
+                row["speedup"] = round(row["images_per_s"] / base, 2)
+    return rows
+
+
+def training_figure(rows, device_name):
+    fig, ax = plots.plt.subplots(figsize=(7, 3.2))
+    families = list(dict.fromkeys(r["family"] for r in rows))
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    width = 0.8 / len(variants)
+    for k, variant in enumerate(variants):
+        values = [next(r["speedup"] for r in rows if r["family"] == f and r["variant"] == variant) for f in families]
+        ax.bar([i + k * width for i in range(len(families))], values, width, label=variant)
+    ax.axhline(1.0, color="k", linewidth=0.8)
+    ax.set_xticks([i + width * (len(variants) - 1) / 2 for i in range(len(families))], families)
+    ax.set_ylabel("training images/s vs fp32 eager")
+    ax.set_title(f"training throughput, {device_name}", fontsize=9)
+    ax.legend(fontsize=7)
+    return fig

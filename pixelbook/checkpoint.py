@@ -1,7 +1,8 @@
 """Weights in safetensors (self-describing), trainer state beside them, all written atomically.
 
-A weights file carries the model's config in its metadata, so ``load_model(path)`` rebuilds the
-right family at the right size without being told. Everything that can be wrong with a file
+A weights file carries the model's config (family, size knobs, image shape, levels) and the
+commit that wrote it in its metadata, so ``load_model(path)`` rebuilds the right family at the
+right size without being told, and checks the config before it builds anything. Everything that can be wrong with a file
 (truncated, not safetensors, another model, another shape) ends in one :class:`CheckpointError`.
 """
 
@@ -15,7 +16,7 @@ from safetensors.torch import save as save_safetensors
 
 from . import models
 from .errors import CheckpointError, PixelbookError
-from .results import write_atomic
+from .results import git_commit, write_atomic
 
 FORMAT = "pixelbook-weights-1"
 
@@ -24,7 +25,9 @@ def save_weights(model, path, dtype=None, extra: dict | None = None):
     """``dtype=torch.bfloat16`` halves the file (for bringing GPU runs back under 16 MiB)."""
     state = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).contiguous().cpu()
              for k, v in model.state_dict().items()}
-    metadata = {"format": FORMAT, "config": json.dumps(model.config), **(extra or {})}
+    commit, dirty = git_commit()
+    metadata = {"format": FORMAT, "config": json.dumps(model.config), "commit": commit + ("-dirty" if dirty else ""),
+                **(extra or {})}
     write_atomic(path, save_safetensors(state, metadata={k: str(v) for k, v in metadata.items()}))
 
 

@@ -67,6 +67,10 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--retrain", action="store_true", help="train again even if this exact run has finished")
     t.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                   help="bf16 autocast (default: on for CUDA, off on the CPU; see bench train)")
+    t.add_argument("--channels-last", action="store_true", default=None, help="channels_last memory format")
+    t.add_argument("--compile", action="store_true", default=None, help="torch.compile the training step")
 
     e = sub.add_parser("evaluate", help="test bits/dim of a checkpoint")
     e.add_argument("checkpoint", help="a run folder or a weights .safetensors file")
@@ -99,9 +103,9 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("tables", help="regenerate results/tables/bpd.{md,csv,tex} from results/*/*/metrics.json")
 
     b = sub.add_parser("bench", help="side-by-side benchmarks; writes results/bench/")
-    b.add_argument("what", choices=["sampling", "pyramid", "igpt"])
+    b.add_argument("what", choices=["sampling", "pyramid", "igpt", "train"])
     b.add_argument("--batches", type=positive_int, nargs="+", default=None,
-                   help="default: 1 16 64 (sampling), 1 16 (pyramid), 1 8 (igpt)")
+                   help="default: 1 16 64 (sampling), 1 16 (pyramid), 1 8 (igpt), 32 (train)")
     b.add_argument("--families", nargs="+", default=None)
     b.add_argument("--size", type=positive_int, default=None, help="image height and width (default 28; pyramid 32)")
     b.add_argument("--profile", default="cpu", help="pyramid, igpt: the profile whose model sizes are timed")
@@ -127,6 +131,14 @@ def cmd_bench(args):
         profiles.check_profile(args.profile)
         rows = bench.pyramid(args.batches or [1, 16], args.size or 32, args.profile, args.device)
         print(f"wrote {bench.write_bench('pyramid', rows, bench.pyramid_figure, args.device)}")
+        return
+    if args.what == "train":
+        families = args.families or bench.TRAIN_FAMILIES
+        for name in families:
+            models.family(name)
+        size = args.size or 28
+        rows = bench.training(families, (args.batches or [32])[0], (1, size, size), device=args.device)
+        print(f"wrote {bench.write_bench('train', rows, bench.training_figure, args.device)}")
         return
     if args.what == "igpt":
         profiles.check_profile(args.profile)
@@ -155,12 +167,20 @@ def cmd_stage(args):
 
 
 def cmd_train(args):
+    from . import distributed
     from .runs import train_and_evaluate
     done = train_and_evaluate(args.model, args.profile, args.dataset, args.out, args.seed, args.resume,
                               args.steps, args.batch_size, args.lr, args.eval_images, args.device,
-                              progress=not args.quiet, retrain=args.retrain)
+                              progress=not args.quiet, retrain=args.retrain,
+                              fast=dict(bf16=args.bf16, channels_last=args.channels_last, compile=args.compile))
+    # An error above ends this process non-zero, and torchrun then stops the other ranks.
+    main_rank = distributed.context().main
+    distributed.finish()
+    if not main_rank:                                                  # torchrun: rank 0 reports
+        return
     run, metrics = done.metrics["runs"][0], done.metrics
-    print(f"{run['model']} on {run['dataset']}: test {run['test_bpd']:.4f} bits/dim "
+    unit = "palette-space bits per sub-pixel" if run["bound"] == "palette" else "bits/dim"
+    print(f"{run['model']} on {run['dataset']}: test {run['test_bpd']:.4f} {unit} "
           f"({run['eval_images']} test images), {run['train_images']} training images in "
           f"{run['wallclock_s']:.0f} s ({run['images_per_s']} images/s) on {metrics['device']}")
     print(f"{'reused the finished run in' if done.reused else 'wrote'} {done.out}")

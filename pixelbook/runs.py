@@ -21,23 +21,25 @@ from pathlib import Path
 
 import torch
 
-from . import data, models, plots, profiles
+from . import data, distributed, models, plots, profiles
 from .checkpoint import load_model, save_weights
 from .errors import CheckpointError
 from .papers import paper_result
 from .results import provenance, resolve_device, runs_root, write_json
-from .train import EMA_RULE, TRAINING_VERSION, TrainConfig, checkpoints, evaluate, train
+from .train import EMA_RULE, FAST_PATH, TRAINING_VERSION, TrainConfig, checkpoints, evaluate, train
 
 def numerics(model_name, image_shape, levels, size) -> str:
     """A fingerprint of what the model code computes: ``log_prob`` of two fixed images under a
     fixed-seed model of the run's size, in float64 on the CPU, to 9 significant digits.
 
-    It is part of the plan, so a change to the model code that moves any number never reuses an
-    old run, while a refactor that moves nothing keeps its results. ``tests/test_results.py``
+    The model is ``prepare``d on fixed random images first, so data-dependent setup (ImageGPT's
+    palette fit) is covered too. It is part of the plan, so a change to the model code that moves
+    any number never reuses an old run, while a refactor that moves nothing keeps its results. ``tests/test_results.py``
     checks every committed result against the current code this way."""
     with torch.random.fork_rng(devices=[]):                            # leave the caller's RNG alone
         torch.manual_seed(1234)
         model = models.create(model_name, image_shape, levels, **size).double().eval()
+        model.prepare(torch.randint(0, levels, (8, *image_shape), generator=torch.Generator().manual_seed(91)))
         x = torch.randint(0, levels, (2, *image_shape), generator=torch.Generator().manual_seed(5678))
         with torch.no_grad():
             log_prob = model.log_prob(x).tolist()
@@ -46,21 +48,27 @@ def numerics(model_name, image_shape, levels, size) -> str:
 
 
 def plan(model_name, profile="cpu", dataset=None, seed=0, steps=None, batch_size=None, lr=None,
-         eval_images=None, size=None, label=None) -> dict:
+         eval_images=None, size=None, label=None, processes=1, fast=None) -> dict:
     """Everything that determines a run's numbers, as plain JSON-able data. ``size`` overrides
-    some of the profile's size knobs (an ablation), and ``label`` names such a variant."""
+    some of the profile's size knobs (an ablation), and ``label`` names such a variant.
+    ``processes`` > 1 (torchrun) multiplies the global batch, so it is part of the plan, as are
+    the fast-path options in ``fast`` (bf16 moves the numbers)."""
     chapter, entry = profiles.for_model(model_name, profile)
     dataset = dataset or entry.dataset
     test_set = data.load(dataset, "test", levels=entry.levels)        # its shape and levels; cached
     size = {**entry.models[model_name], **(size or {})}
-    overrides = {k: v for k, v in dict(steps=steps, batch_size=batch_size, lr=lr).items() if v is not None}
-    train = entry.train_config(seed=seed, **overrides)
+    overrides = {k: v for k, v in dict(steps=steps, batch_size=batch_size, lr=lr, **(fast or {})).items()
+                 if v is not None}
+    train = {k: v for k, v in asdict(entry.train_config(seed=seed, **overrides)).items()
+             if not (k in FAST_PATH and v == FAST_PATH[k])}
     variant = {"label": label} if label is not None else {}         # absent for the main runs: stable hashes
-    if train.ema:
+    if processes > 1:
+        variant["processes"] = processes
+    if train["ema"]:
         variant["ema_rule"] = EMA_RULE
     return {"chapter": chapter, "profile": profile, "model": model_name, **variant, "size": size,
             "numerics": numerics(model_name, test_set.image_shape, test_set.levels, size),
-            "training": TRAINING_VERSION, "dataset": dataset, "levels": entry.levels, "train": asdict(train),
+            "training": TRAINING_VERSION, "dataset": dataset, "levels": entry.levels, "train": train,
             "eval_images": eval_images if eval_images is not None else entry.eval_images,
             "samples": entry.samples}
 
@@ -104,11 +112,21 @@ class Run:
 
 def train_and_evaluate(model_name, profile="cpu", dataset=None, out=None, seed=0, resume=False, steps=None,
                        batch_size=None, lr=None, eval_images=None, device=None, progress=True,
-                       retrain=False, size=None, label=None) -> Run:
+                       retrain=False, size=None, label=None, fast=None) -> Run:
     """Train, evaluate and sample one model into ``out`` (default: the plan's run folder).
-    A finished run of the same plan is reused unless ``retrain``."""
-    record = plan(model_name, profile, dataset, seed, steps, batch_size, lr, eval_images, size, label)
-    device = resolve_device(device)
+    A finished run of the same plan is reused unless ``retrain``. Under ``torchrun`` this is one
+    rank of a data-parallel job (``pixelbook.distributed``): ``batch_size`` is per rank, and rank
+    0 writes every file."""
+    context = distributed.context()
+    if not context.main:                                               # rank 0 fetches the data first:
+        context.barrier()                                              # downloads are not atomic
+    record = plan(model_name, profile, dataset, seed, steps, batch_size, lr, eval_images, size, label, context.world,
+                  fast)
+    train_set = data.load(record["dataset"], "train", levels=record["levels"])
+    test_set = data.load(record["dataset"], "test", levels=record["levels"]).subset(record["eval_images"])
+    if context.main:
+        context.barrier()
+    device = context.device(resolve_device(device))
     out = Path(out) if out is not None else run_folder(record)
     config_file = out / "config.json"
     if not retrain and (metrics := finished(out, record)) is not None:
@@ -117,28 +135,20 @@ def train_and_evaluate(model_name, profile="cpu", dataset=None, out=None, seed=0
         raise CheckpointError(f"{out} holds a run with another configuration; choose another --out")
     if checkpoints(out) and not resume and not retrain:
         raise CheckpointError(f"{out} already holds a run; pass --resume to continue it or --retrain")
-    if retrain:
-        for old in checkpoints(out):
-            shutil.rmtree(old)
-    write_json(config_file, record)
+    context.barrier()                                                  # every rank has checked the folder
+    if context.main:
+        if retrain:
+            for old in checkpoints(out):
+                shutil.rmtree(old)
+        write_json(config_file, record)
+    context.barrier()
     started = provenance(record["chapter"], profile, device)             # the code that trains, not later code
-
-    train_set = data.load(record["dataset"], "train", levels=record["levels"])
-    test_set = data.load(record["dataset"], "test", levels=record["levels"]).subset(record["eval_images"])
     torch.manual_seed(seed)
     model = models.create(model_name, train_set.image_shape, train_set.levels, **record["size"]).to(device)
     model.prepare(train_set.images, seed)
     result, eval_model = train(model, train_set, TrainConfig(**record["train"]), out, resume=resume,
-                               progress=progress)
-    test = evaluate(eval_model, test_set, progress=progress)
-    save_weights(eval_model, out / "weights.safetensors",
-                 extra={"dataset": record["dataset"], "profile": profile, "step": result.steps, "seed": seed})
-    grid = eval_model.sample(record["samples"], generator=torch.Generator(device).manual_seed(seed),
-                             progress=progress)
-    plots.save_grid(grid, train_set.levels, out / "samples.png")
-    curve = plots.training_curve(result.history, test["bpd"], f"{model_name} on {record['dataset']}")
-    plots.save_figure(curve, out / "curve.png")
-    plots.plt.close(curve)
+                               progress=progress, context=context)
+    test = evaluate(eval_model, test_set, progress=progress, context=context)
     run = {
         "model": model_name, "dataset": record["dataset"], "split": "test",
         "image_shape": list(train_set.image_shape), "levels": train_set.levels, "test_bpd": test["bpd"],
@@ -149,9 +159,19 @@ def train_and_evaluate(model_name, profile="cpu", dataset=None, out=None, seed=0
         "seed": seed, "params": model.num_params(), "size": model.config["size"], "numerics": record["numerics"],
         "history": result.history, "label": label, "conditional": model.num_classes is not None,
         "paper": paper_result(model_name) if label is None else None,
+        **({"processes": context.world} if context.world > 1 else {}),
     }
     metrics = {**started, "plan_hash": plan_hash(record), "runs": [run]}
-    write_json(out / "metrics.json", metrics)
+    if context.main:
+        save_weights(eval_model, out / "weights.safetensors",
+                     extra={"dataset": record["dataset"], "profile": profile, "step": result.steps, "seed": seed})
+        grid = eval_model.sample(record["samples"], generator=torch.Generator(device).manual_seed(seed),
+                                 progress=progress)
+        plots.save_grid(grid, train_set.levels, out / "samples.png")
+        curve = plots.training_curve(result.history, test["bpd"], f"{model_name} on {record['dataset']}")
+        plots.save_figure(curve, out / "curve.png")
+        plots.plt.close(curve)
+        write_json(out / "metrics.json", metrics)                      # the other ranks need none of it
     return Run(out, metrics, reused=False)
 
 

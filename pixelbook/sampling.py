@@ -9,18 +9,28 @@ its likelihood by inverse CDF.
 sampler still visits every given pixel (its caches must hold them); the naive one skips them.
 """
 
+import math
+import numbers
+
 import torch
 
 from .errors import InputError
 from .progress import progress_bar
 
 
+def check_request(n, temperature):
+    """How many images and how hot: one clear line for anything but a count and a finite T > 0."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
+        raise InputError(f"n must be a whole number of images, 0 or more; got {n!r}")
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not 0 < temperature < math.inf:
+        raise InputError(f"temperature must be a finite positive number, got {temperature!r}")
+
+
 def autoregressive_sample(model, n, y=None, generator=None, cache=True, temperature=1.0, progress=False,
                           condition=None, prefix=None, **likelihood_options):
     C, H, W = model.image_shape
     device = model.device
-    if not temperature > 0:                                            # also rejects NaN
-        raise InputError(f"temperature must be a positive number, got {temperature}")
+    check_request(n, temperature)
     if y is not None:
         y = torch.as_tensor(y, device=device)
         y = y.expand(n) if y.dim() == 0 else y
@@ -35,7 +45,7 @@ def autoregressive_sample(model, n, y=None, generator=None, cache=True, temperat
         if not isinstance(prefix, torch.Tensor) or prefix.dim() != 4 or prefix.shape[0] != n or \
                 tuple(prefix.shape[1:2]) + tuple(prefix.shape[3:]) != (C, W) or prefix.shape[2] > H:
             raise InputError(f"prefix must be the first rows of {n} images, [{n}, {C}, rows <= {H}, {W}]")
-        model.check_input(torch.cat([prefix, x[:, :, prefix.shape[2]:].cpu()], 2))
+        model.check_input(torch.cat([prefix.cpu(), x[:, :, prefix.shape[2]:].cpu()], 2))
         given_rows = prefix.shape[2]
         x[:, :, :given_rows] = prefix.to(device)
     params_at = model.sampler(x, y, cache=cache, condition=condition)

@@ -20,6 +20,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 
 from .checkpoint import load_state, load_trainer_state, read_weights, save_trainer_state, save_weights
+from .distributed import Context
 from .errors import CheckpointError, InputError, TrainingDiverged
 from .likelihoods import bits_per_dim
 from .progress import progress_bar
@@ -42,6 +43,14 @@ class TrainConfig:
     checkpoint_every: int = 500
     log_every: int = 10
     seed: int = 0
+    # The fast path, opt-in; ``python -m pixelbook bench train`` measures each option on its own.
+    bf16: bool | None = None          # bf16 autocast; None: on for CUDA, off on the CPU (measured)
+    channels_last: bool = False
+    compile: bool = False             # torch.compile the objective
+
+
+# The fast path's defaults: a plan leaves them out, so runs from before they existed keep their hashes.
+FAST_PATH = {"bf16": None, "channels_last": False, "compile": False}
 
 
 @dataclass
@@ -122,13 +131,18 @@ class LogLikelihood(torch.nn.Module):
 class Trainer:
     """Owns the optimisation state of one run, so saving and resuming are two small methods."""
 
-    def __init__(self, model, images, labels, config: TrainConfig, out_dir=None, rank=0, world=1,
-                 wrap=None):
+    def __init__(self, model, images, labels, config: TrainConfig, out_dir=None, context=None):
+        context = context or Context()
         self.model, self.images, self.labels, self.config = model, images, labels, config
         self.out_dir = Path(out_dir) if out_dir is not None else None
-        self.rank, self.world = rank, world
+        self.context, self.rank, self.world = context, context.rank, context.world
+        wrap = context.wrap(model.device)
+        if config.channels_last:
+            model.to(memory_format=torch.channels_last)
         objective = LogLikelihood(model)
         self.net = wrap(objective) if wrap is not None else objective   # e.g. DistributedDataParallel
+        if config.compile:
+            self.net = torch.compile(self.net)
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(config))
         self.ema = (AveragedModel(model, avg_fn=ema_with_warmup(config.ema), use_buffers=True)
@@ -170,7 +184,7 @@ class Trainer:
             return False
         folder = found[-1]
         state = load_trainer_state(folder / "trainer.pt")
-        saved = {k: v for k, v in state["config"].items() if k != "log_every"}
+        saved = {k: v for k, v in {**FAST_PATH, **state["config"]}.items() if k != "log_every"}
         now = {k: v for k, v in asdict(self.config).items() if k != "log_every"}
         if saved != now:
             diff = ", ".join(f"{k} {saved.get(k)} -> {now.get(k)}" for k in now if saved.get(k) != now[k])
@@ -197,11 +211,13 @@ class Trainer:
 
     def train_step(self, x, y):
         dims = math.prod(self.model.image_shape)
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=x.is_cuda)
+        bf16 = self.config.bf16 if self.config.bf16 is not None else x.is_cuda
+        autocast = torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16)
         with autocast:
             loss = bits_per_dim(self.net(x, y), dims).mean()
-        if not torch.isfinite(loss):
-            self.diverged(f"loss became {loss.item()}")
+        logged = self.context.sum(loss.detach()) / self.world           # the global batch's mean
+        if not torch.isfinite(logged):                                 # every rank sees the same value
+            self.diverged(f"loss became {logged.item()}")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
@@ -211,7 +227,7 @@ class Trainer:
         self.scheduler.step()
         if self.ema is not None:
             self.ema.update_parameters(self.model)
-        return loss.detach()
+        return logged
 
     def diverged(self, what):
         found = checkpoints(self.out_dir) if self.out_dir is not None else []
@@ -244,9 +260,10 @@ class Trainer:
         return TrainResult(self.step, images, self.wallclock, self.history)
 
 
-def train(model, train_set, config: TrainConfig, out_dir=None, resume=False, progress=True):
-    """Train ``model`` on an :class:`pixelbook.data.ImageSet`; returns (TrainResult, eval model)."""
-    trainer = Trainer(model, train_set.images, train_set.labels, config, out_dir)
+def train(model, train_set, config: TrainConfig, out_dir=None, resume=False, progress=True, context=None):
+    """Train ``model`` on an :class:`pixelbook.data.ImageSet`; returns (TrainResult, eval model).
+    ``context`` (``pixelbook.distributed``) makes it one rank of a data-parallel job."""
+    trainer = Trainer(model, train_set.images, train_set.labels, config, out_dir, context)
     if resume:
         trainer.resume()
     result = trainer.run(progress)
@@ -254,11 +271,16 @@ def train(model, train_set, config: TrainConfig, out_dir=None, resume=False, pro
 
 
 @torch.no_grad()
-def evaluate(model, image_set, batch_size=256, progress=True, per_pixel=False):
+def evaluate(model, image_set, batch_size=256, progress=True, per_pixel=False, context=None):
     """Test bits/dim from ``log_prob`` over every image of ``image_set`` (take ``.subset(n)``
     for a declared subset). Returns {"bpd", "images", "nats", "parts"}: ``parts`` is each factor's
     bits per sub-pixel of the full image for models with ``log_prob_parts`` (they sum to "bpd").
-    With ``per_pixel`` it adds the mean per-pixel bits map [H, W]."""
+    With ``per_pixel`` it adds the mean per-pixel bits map [H, W]. In a data-parallel
+    ``context`` each rank takes its contiguous share of the images and the sums are all-reduced."""
+    context = context or Context()
+    if len(image_set) < context.world:
+        raise InputError(f"{len(image_set)} test images cannot be shared by {context.world} processes")
+    share = range(len(image_set) * context.rank // context.world, len(image_set) * (context.rank + 1) // context.world)
     if tuple(image_set.image_shape) != model.image_shape or image_set.levels != model.levels:
         raise InputError(f"{image_set.name} images are {list(image_set.image_shape)} with {image_set.levels} "
                          f"levels, but this {model.name} takes {list(model.image_shape)} with {model.levels}")
@@ -268,10 +290,11 @@ def evaluate(model, image_set, batch_size=256, progress=True, per_pixel=False):
     total, bits_map, parts = torch.zeros((), dtype=torch.float64), None, {}
     conditional = getattr(model, "num_classes", None)
     try:
-        for start in progress_bar(range(0, len(image_set), batch_size), desc=f"evaluating {model.name}",
-                                  unit="batch", enable=progress):
-            x = image_set.images[start: start + batch_size].to(model.device)
-            y = image_set.labels[start: start + batch_size].to(model.device) if conditional else None
+        for start in progress_bar(range(share.start, share.stop, batch_size), desc=f"evaluating {model.name}",
+                                  unit="batch", enable=progress and context.main):
+            stop = min(start + batch_size, share.stop)
+            x = image_set.images[start: stop].to(model.device)
+            y = image_set.labels[start: stop].to(model.device) if conditional else None
             if hasattr(model, "log_prob_parts"):                       # a bound: log p(x, s(x)) in factors
                 for name, value in model.log_prob_parts(x).items():
                     parts[name] = parts.get(name, 0.0) + value.double().sum().item()
@@ -283,6 +306,12 @@ def evaluate(model, image_set, batch_size=256, progress=True, per_pixel=False):
                 bits_map = bits if bits_map is None else bits_map + bits
     finally:
         model.train(was_training)
+    if context.world > 1:                                              # every rank's sums, in one order
+        names = sorted(parts)
+        summed = context.sum(torch.tensor([float(total), *(parts[k] for k in names)], dtype=torch.float64))
+        total, parts = summed[0], dict(zip(names, summed[1:].tolist()))
+        if bits_map is not None:
+            bits_map = context.sum(bits_map)
     n = len(image_set)
     result = {"bpd": float(bits_per_dim(total, dims * n)), "images": n, "nats": float(-total / n),
               "parts": {name: -value / (dims * n * math.log(2)) for name, value in parts.items()}}

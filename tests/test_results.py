@@ -31,3 +31,27 @@ def test_committed_runs_record_their_provenance():
         assert metrics["dirty"] is False, f"{path}: produced from uncommitted code"
         assert len(metrics["commit"]) == 40
         assert run["bound"] in ("exact", "upper", "palette")
+
+
+def test_a_full_disk_leaves_the_previous_metrics_intact(tmp_path, monkeypatch):
+    """ENOSPC in the middle of a write (simulated at fsync): one clear line, the old
+    metrics.json byte for byte, and no temporary file left behind."""
+    import errno
+    import os
+
+    from pixelbook.errors import PixelbookError
+    from pixelbook.results import write_json
+
+    path = tmp_path / "metrics.json"
+    write_json(path, {"runs": [{"test_bpd": 3.0}]})
+    before = path.read_bytes()
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(PixelbookError) as info:
+        write_json(path, {"runs": [{"test_bpd": 2.0}] * 1000})
+    assert str(info.value) == f"cannot write {path}: No space left on device"
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]

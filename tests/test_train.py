@@ -151,3 +151,32 @@ def test_evaluate_reports_the_factors_of_a_bound():
     assert sum(result["parts"].values()) == pytest.approx(result["bpd"], rel=1e-9)
     expected = -model.log_prob(test.images).double().sum().item() / (24 * 64 * math.log(2))
     assert result["bpd"] == pytest.approx(expected, rel=1e-5)
+
+
+CHAPTER_RUN = ("import sys, json, pixelbook as pb; "
+               "ch = pb.book.Chapter('pixelcnn', 'smoke', sys.argv[1], steps=120, eval_images=50); "
+               "model, run = ch.train('pixelcnn', progress=False); print(json.dumps(run))")
+
+
+def test_a_killed_chapter_run_continues_when_run_again(tmp_path):
+    """A chapter (what papermill executes) killed after a checkpoint continues from it when run
+    again, and ends with the numbers of an uninterrupted chapter run."""
+    def chapter(runs, out):
+        env = {**os.environ, "PIXELBOOK_RUNS": str(runs), "PIXELBOOK_PROGRESS": "0"}
+        return subprocess.Popen([sys.executable, "-c", CHAPTER_RUN, str(out)], cwd=REPO, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    straight = chapter(tmp_path / "runs-a", tmp_path / "a")
+    assert straight.wait(timeout=300) == 0, straight.stderr.read()
+    victim = chapter(tmp_path / "runs-b", tmp_path / "b")
+    deadline = time.time() + 120
+    while not any(checkpoints(f) for f in (tmp_path / "runs-b").glob("smoke/*")) and time.time() < deadline:
+        time.sleep(0.02)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    folder = next((tmp_path / "runs-b").glob("smoke/*"))
+    assert checkpoints(folder) and not (folder / "metrics.json").exists(), "not killed mid-way"
+    again = chapter(tmp_path / "runs-b", tmp_path / "b")
+    assert again.wait(timeout=300) == 0, again.stderr.read()
+    a, b = json.loads(straight.stdout.read()), json.loads(again.stdout.read())
+    assert a["test_bpd"] == b["test_bpd"] and a["history"] == b["history"]

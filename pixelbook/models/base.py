@@ -52,6 +52,7 @@ class AutoregressiveModel(nn.Module):
     def sub_pixel_log_prob(self, x, y=None, condition=None) -> torch.Tensor:
         """log p(x_c,i,j | every earlier sub-pixel) for every sub-pixel: float [B, C, H, W]."""
         self.check_input(x, y)
+        x = x.long()                                                   # int32/uint8 pixels index like int64
         return self.likelihood.sub_pixel_log_prob(self(x, y, condition), x)
 
     def log_prob(self, x, y=None, per_pixel=False, condition=None) -> torch.Tensor:
@@ -120,7 +121,7 @@ class AutoregressiveModel(nn.Module):
         if self.num_classes is None:
             raise InputError(f"{self.name} was built without num_classes, so it takes no class labels y")
         if (not isinstance(y, torch.Tensor) or y.is_floating_point() or y.shape != (batch,)
-                or y.min() < 0 or y.max() >= self.num_classes):
+                or (y.numel() and (y.min() < 0 or y.max() >= self.num_classes))):
             raise InputError(f"y must be int64 [{batch}] class labels in [0, {self.num_classes})")
 
     def unit_input(self, x: torch.Tensor) -> torch.Tensor:

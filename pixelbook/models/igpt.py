@@ -121,11 +121,14 @@ def fit_palette(images, colours, seed=0, pixels=200_000, levels=256) -> torch.Te
     other centre took, so the palette holds ``colours`` distinct, real colours."""
     from sklearn.cluster import MiniBatchKMeans
 
-    C = images.shape[1]
-    flat = images.permute(0, 2, 3, 1).reshape(-1, C)
+    N, C, H, W = images.shape
     generator = torch.Generator().manual_seed(seed)
-    if len(flat) > pixels:
-        flat = flat[torch.randperm(len(flat), generator=generator)[:pixels]]
+    if N * H * W > pixels:                                             # draw pixel indices, then gather only those
+        index = torch.randint(0, N * H * W, (pixels,), generator=generator)
+        place = index % (H * W)
+        flat = images[index // (H * W), :, place // W, place % W]     # [pixels, C]
+    else:
+        flat = images.permute(0, 2, 3, 1).reshape(-1, C)
     observed = torch.unique(flat, dim=0)                               # [U, C]
     if len(observed) < colours:
         raise InputError(f"the training images hold {len(observed)} distinct colours; a palette of "
@@ -174,6 +177,14 @@ class ImageGPT(AutoregressiveModel):
     def bound(self):
         return "exact" if self.exact else "palette"
 
+    def context(self, channel, row, col):
+        """Sub-pixel tokens: every earlier sub-pixel. Palette tokens: every channel of every
+        earlier pixel; the pixel's own channels make the token being predicted."""
+        seen = super().context(channel, row, col)
+        if not self.exact:
+            seen[:, row, col] = False
+        return seen
+
     # -- tokens ------------------------------------------------------------------------------
     def prepare(self, images, seed=0):
         """Fit the palette to training images (int64 [N, C, H, W]); a no-op without one."""
@@ -206,7 +217,7 @@ class ImageGPT(AutoregressiveModel):
         sequence shifted right by one."""
         stop = self.length if stop is None else stop
         tokens = self.sequence(x, max(start - 1, 0), stop - 1)
-        if start == 0:
+        if start == 0 and stop > 0:
             begin = torch.full((x.shape[0], 1), self.vocabulary, dtype=torch.long, device=x.device)
             tokens = torch.cat([begin, tokens], 1)
         return tokens
@@ -230,13 +241,14 @@ class ImageGPT(AutoregressiveModel):
         return logits.permute(0, 3, 1, 2)                              # [B, T*V, H, W], channel-major
 
     def features(self, x):
-        """Each block's hidden states, average-pooled over the sequence: [B, layers, D], the
-        linear probe's input (iGPT section 3.3)."""
+        """Each block's output, layer-normalised (without the affine part, which a standardised
+        probe ignores anyway) and average-pooled over the sequence: [B, layers, D], the linear
+        probe's input as in iGPT."""
         self.check_input(x)
         h, pooled = self.embed(self.inputs(x)), []
         for block in self.blocks:
             h = block(h)
-            pooled.append(h.mean(1))
+            pooled.append(F.layer_norm(h, h.shape[-1:]).mean(1))
         return torch.stack(pooled, 1)
 
     def cached_sampler(self, x, y=None, condition=None):
@@ -244,9 +256,9 @@ class ImageGPT(AutoregressiveModel):
         token's work per step. The sampler asks for a pixel once per token it holds (C times
         with sub-pixel tokens), so the count of calls at a pixel says which token is next."""
         B, (C, H, W), T = x.shape[0], self.image_shape, self.tokens_per_pixel
-        dims = self.position_embedding
-        caches = [LayerCache(B, self.heads, self.length, dims.shape[1] // self.heads, dims) for _ in self.blocks]
-        params = dims.new_zeros(B, T, self.vocabulary)
+        like = self.position_embedding                                 # dtype, device and width
+        caches = [LayerCache(B, self.heads, self.length, like.shape[1] // self.heads, like) for _ in self.blocks]
+        params = like.new_zeros(B, T, self.vocabulary)
         state = {"fed": 0, "pixel": None, "token": 0}
 
         def params_at(x, i, j):
@@ -256,6 +268,6 @@ class ImageGPT(AutoregressiveModel):
             h = self.transformer(self.inputs(x, fed, target + 1), fed, caches)     # [B, target+1-fed, D]
             state.update(fed=target + 1, pixel=(i, j), token=token)
             params[:, token] = self.head(self.ln_final(h[:, -1]))
-            return params.flatten(1)                                   # [B, T*V]; slot ``token`` is new
+            return params.flatten(1).clone()                           # [B, T*V]; slot ``token`` is new
 
         return params_at

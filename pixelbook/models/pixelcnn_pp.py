@@ -108,7 +108,7 @@ class PixelCNNpp(AutoregressiveModel):
         if tuple(condition.shape) != (batch, *wanted):
             raise InputError(f"conditioning image must have shape [{batch}, {', '.join(map(str, wanted))}], "
                              f"got {list(condition.shape)}")
-        if condition.min() < 0 or condition.max() >= self.condition_levels:
+        if condition.numel() and (condition.min() < 0 or condition.max() >= self.condition_levels):
             raise InputError(f"conditioning pixels must be in [0, {self.condition_levels}); found "
                              f"{int(condition.min())}..{int(condition.max())}")
 

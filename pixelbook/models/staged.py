@@ -15,6 +15,7 @@ staged models.
 import torch
 import torch.nn.functional as F
 
+from ..errors import InputError
 from .base import AutoregressiveModel
 
 
@@ -78,10 +79,12 @@ class StagedModel(AutoregressiveModel):
 
     @torch.no_grad()
     def sample(self, n, y=None, generator=None, cache=True, temperature=1.0, progress=False, condition=None,
-               **likelihood_options):
+               prefix=None, **likelihood_options):
         """Stage by stage. ``condition`` is a given second-to-last image (a grey sketch to
         colourise, a small image to upscale): only the last stage runs. ``likelihood_options``
         (``map_mode``) apply to the stages after the first."""
+        if prefix is not None:
+            raise InputError(f"{self.name} draws its stages whole and takes no prefix; give a condition instead")
         models = self.stage_models()
         start = len(models) - 1 if condition is not None else 0
         image = condition
