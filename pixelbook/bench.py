@@ -24,14 +24,18 @@ TRAIN_VARIANTS = {"fp32 eager": dict(bf16=False), "bf16 autocast": dict(bf16=Tru
                   "all three": dict(bf16=True, channels_last=True, compile=True)}
 
 
+def synchronize(device):
+    """Wait for queued GPU work, so a timer around it measures the work itself."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def time_sampling(model, batch, seed=0, cache=True, **sample_options):
     generator = torch.Generator(model.device).manual_seed(seed)
-    if model.device.type == "cuda":
-        torch.cuda.synchronize()
+    synchronize(model.device)
     start = time.perf_counter()
     images = model.sample(batch, generator=generator, cache=cache, **sample_options)
-    if model.device.type == "cuda":
-        torch.cuda.synchronize()
+    synchronize(model.device)
     return time.perf_counter() - start, images
 
 
@@ -178,13 +182,11 @@ def training(families=TRAIN_FAMILIES, batch=32, image_shape=(1, 28, 28), steps=5
             trainer = Trainer(model, images, labels, TrainConfig(steps=warmup + steps, batch_size=batch, **options))
             for step in range(warmup):
                 trainer.train_step(*trainer.batch(step))
-            if device.type == "cuda":
-                torch.cuda.synchronize()
+            synchronize(device)
             start = time.perf_counter()
             for step in range(warmup, warmup + steps):
                 trainer.train_step(*trainer.batch(step))
-            if device.type == "cuda":
-                torch.cuda.synchronize()
+            synchronize(device)
             seconds = time.perf_counter() - start
             rows.append({"family": name, "variant": variant, **options, "batch": batch, "image_shape": list(image_shape),
                          "images_per_s": round(batch * steps / seconds, 1)})

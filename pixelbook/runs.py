@@ -34,8 +34,8 @@ def numerics(model_name, image_shape, levels, size) -> str:
 
     The model is ``prepare``d on fixed random images first, so data-dependent setup (ImageGPT's
     palette fit) is covered too. It is part of the plan, so a change to the model code that moves
-    any number never reuses an old run, while a refactor that moves nothing keeps its results. ``tests/test_results.py``
-    checks every committed result against the current code this way."""
+    any number never reuses an old run, while a refactor that moves nothing keeps its results.
+    ``tests/test_results.py`` checks every committed result against the current code this way."""
     with torch.random.fork_rng(devices=[]):                            # leave the caller's RNG alone
         torch.manual_seed(1234)
         model = models.create(model_name, image_shape, levels, **size).double().eval()
@@ -122,15 +122,17 @@ def train_and_evaluate(model_name, profile="cpu", dataset=None, out=None, seed=0
         context.barrier()                                              # downloads are not atomic
     record = plan(model_name, profile, dataset, seed, steps, batch_size, lr, eval_images, size, label, context.world,
                   fast)
-    train_set = data.load(record["dataset"], "train", levels=record["levels"])
-    test_set = data.load(record["dataset"], "test", levels=record["levels"]).subset(record["eval_images"])
+    out = Path(out) if out is not None else run_folder(record)
+    done = None if retrain else finished(out, record)
+    if done is None:                                                   # a finished run needs no data
+        train_set = data.load(record["dataset"], "train", levels=record["levels"])
+        test_set = data.load(record["dataset"], "test", levels=record["levels"]).subset(record["eval_images"])
     if context.main:
         context.barrier()
+    if done is not None:
+        return Run(out, done, reused=True)
     device = context.device(resolve_device(device))
-    out = Path(out) if out is not None else run_folder(record)
     config_file = out / "config.json"
-    if not retrain and (metrics := finished(out, record)) is not None:
-        return Run(out, metrics, reused=True)
     if config_file.is_file() and read_config(config_file) != record:
         raise CheckpointError(f"{out} holds a run with another configuration; choose another --out")
     if checkpoints(out) and not resume and not retrain:

@@ -13,7 +13,7 @@
 import math
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -50,7 +50,7 @@ class TrainConfig:
 
 
 # The fast path's defaults: a plan leaves them out, so runs from before they existed keep their hashes.
-FAST_PATH = {"bf16": None, "channels_last": False, "compile": False}
+FAST_PATH = {f.name: f.default for f in fields(TrainConfig) if f.name in ("bf16", "channels_last", "compile")}
 
 
 @dataclass
