@@ -32,7 +32,7 @@ RESULTS = REPO / "results"
 STAGED = REPO / "_staged"
 REPOSITORY = "pixelbook/pixelbook"           # GitHub owner/name; _config.yml says the same
 BRANCH = "main"
-# DESIGN.md's chapter order; a chapter exists once book/<slug>.md does.
+# The book's chapter order (as in _toc.yml); a chapter exists once book/<slug>.md does.
 CHAPTERS = ["foundations", "pixelcnn", "pixelrnn", "gated_pixelcnn", "pixelcnn_pp", "fast_sampling",
             "auxiliary", "imagegpt", "results"]
 WEIGHTS_LIMIT = 16 * 2**20                   # committed beside the results when at most this big

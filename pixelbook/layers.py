@@ -140,8 +140,11 @@ def concat_elu(x):
 
 
 def weight_normed(module):
-    """Weight normalisation (Salimans & Kingma 2016), as PixelCNN++ uses on every layer."""
-    return nn.utils.parametrizations.weight_norm(module)
+    """Weight normalisation (Salimans & Kingma 2016), as PixelCNN++ uses on every layer: one
+    scale per output filter. A transposed convolution stores its weight as [in, out, kh, kw], so
+    its scale runs over dim 1, as the reference ``deconv2d`` normalises it."""
+    dim = 1 if isinstance(module, nn.ConvTranspose2d) else 0
+    return nn.utils.parametrizations.weight_norm(module, dim=dim)
 
 
 class DownShiftedConv2d(nn.Module):

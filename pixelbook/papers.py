@@ -13,7 +13,8 @@ PAPER_RESULTS = {
     "gated_pixelcnn": {"value": 3.03, "metric": "bpd", "dataset": "cifar10", "cite": "vandenoord2016conditional"},
     # PixelCNN++, Table 1: the openai/pixel-cnn model.
     "pixelcnn_pp": {"value": 2.92, "metric": "bpd", "dataset": "cifar10", "cite": "salimans2017pixelcnnpp"},
-    # PixelCNN Models with Auxiliary Variables, Table 1 and section 4.3: both are upper bounds.
+    # PixelCNN Models with Auxiliary Variables: Grayscale from Table 1 (and section 4.1), Pyramid's
+    # CIFAR-10 score from the text of section 4.2. Both are upper bounds.
     "grayscale_pixelcnn": {"value": 2.98, "metric": "bpd (upper bound)", "dataset": "cifar10",
                            "cite": "kolesnikov2017pixelcnn"},
     "pyramid_pixelcnn": {"value": 3.32, "metric": "bpd (upper bound)", "dataset": "cifar10",
@@ -21,8 +22,10 @@ PAPER_RESULTS = {
 }
 
 # The auxiliary-variable paper's decompositions, which its chapter sets beside ours. Grayscale:
-# the terms of the CIFAR-10 bound, in bits per sub-pixel of the full image. Pyramid: the CelebA
-# 128x128 model's bits/dim of each level given the one below (Table 2), coarsest first.
+# the terms of the CIFAR-10 bound, in bits per sub-pixel of the full image, from the text of
+# section 4.1 (Table 1 gives only the total). Pyramid: the CelebA 128x128 model's Table 2, coarsest
+# first; its caption says only "for various resolutions", so whether each number is the level's
+# own bits/dim given the level below or the bound at that resolution is ambiguous.
 PAPER_PARTS = {
     "grayscale_pixelcnn": {"dataset": "cifar10", "cite": "kolesnikov2017pixelcnn",
                            "parts": {"sketch": 0.459, "detail": 2.52}, "total": 2.98},

@@ -8,7 +8,7 @@ One entry per (chapter, profile):
 - ``paper``: the paper's hyperparameters and dataset; multi-GPU through ``torchrun``.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from . import models
 from .errors import UnknownNameError, known
@@ -31,6 +31,7 @@ class Profile:
     checkpoint_every: int = 500
     samples: int = 16
     colour_dataset: str | None = None  # a chapter's second, RGB dataset (PixelCNN++)
+    train_overrides: dict = field(default_factory=dict)   # model name -> TrainConfig fields of its own
 
     def train_config(self, seed=0, **overrides) -> TrainConfig:
         config = TrainConfig(steps=self.steps, batch_size=self.batch_size, lr=self.lr, warmup=self.warmup,
@@ -114,35 +115,54 @@ ENTRIES = {
         models={"pixelcnn_pp": dict(filters=160, resnets=5, mixtures=10, downsamples=2, dropout=0.5)}),
     # Auxiliary-variable PixelCNNs (Kolesnikov & Lampert 2017). ``dataset`` is the Pyramid's (grey,
     # a power of two), ``colour_dataset`` the Grayscale PixelCNN's and the grey-base pyramid's.
-    # The paper's models are PixelCNN++-sized (CIFAR-10) and train for days on GPUs.
+    # Every factor is a PixelCNN++ (section 3.3); f_w is one unshifted flow of gated blocks whose
+    # depth and resampling positions are knobs. Below the paper profile the sizes are ours: the
+    # Pyramid's stages keep the paper's shape (no down- or upsampling) with fewer blocks (the
+    # paper: 3), and f_w keeps its down-up-up shape with fewer blocks (the paper: 15).
     ("auxiliary", "smoke"): Profile(
         dataset="digits", colour_dataset="colored_digits", steps=80, batch_size=32, lr=3e-3, warmup=10,
         checkpoint_every=40, ema=0.99,
-        models={"grayscale_pixelcnn": dict(hidden=8, layers=2, output_hidden=16, filters=12, resnets=1,
-                                           mixtures=3, downsamples=1, embedding=8),
-                "pyramid_pixelcnn": dict(base=2, base_filters=8, base_resnets=1, filters=12, resnets=1,
-                                         mixtures=3, embedding=8)}),
+        models={"grayscale_pixelcnn": dict(filters=8, resnets=1, mixtures=3, downsamples=1, embedding=8,
+                                           embedding_blocks=2),
+                "pyramid_pixelcnn": dict(base=2, filters=8, resnets=1, mixtures=3, embedding=8,
+                                         embedding_blocks=3, embedding_down=(1,), embedding_up=(2, 3))}),
     ("auxiliary", "cpu"): Profile(
         dataset="fashion_mnist32", colour_dataset="colored_fashion_mnist", steps=250, batch_size=32, lr=2e-3,
-        warmup=50, checkpoint_every=100, ema=0.995, eval_images=1000,
-        models={"grayscale_pixelcnn": dict(hidden=24, layers=5, output_hidden=64, filters=24, resnets=1,
-                                           mixtures=5, downsamples=2, embedding=16),
-                "pyramid_pixelcnn": dict(base=4, base_filters=24, base_resnets=1, filters=24, resnets=1,
-                                         mixtures=5, embedding=16, embedding_layers=4)}),
+        warmup=50, checkpoint_every=50, ema=0.995, eval_images=1000,
+        models={"grayscale_pixelcnn": dict(filters=24, resnets=1, mixtures=5, downsamples=2, embedding=16,
+                                           embedding_blocks=6, embedding_down=(1, 2), embedding_up=(4, 5)),
+                "pyramid_pixelcnn": dict(base=4, filters=24, resnets=1, mixtures=5, embedding=16,
+                                         embedding_blocks=5, embedding_down=(1,), embedding_up=(3, 4))}),
     ("auxiliary", "gpu"): Profile(
         dataset="fashion_mnist32", colour_dataset="colored_fashion_mnist", steps=8000, batch_size=64, lr=1e-3,
         warmup=200, checkpoint_every=1000, ema=0.999,
-        models={"grayscale_pixelcnn": dict(hidden=64, layers=10, output_hidden=256, filters=80, resnets=3,
-                                           mixtures=10, downsamples=2, embedding=64),
-                "pyramid_pixelcnn": dict(base=4, base_filters=80, base_resnets=3, filters=64, resnets=2,
-                                         mixtures=10, embedding=64, embedding_layers=6)}),
+        models={"grayscale_pixelcnn": dict(filters=80, resnets=3, mixtures=10, downsamples=2, dropout=0.5,
+                                           embedding=80, embedding_blocks=12, embedding_down=(2, 4),
+                                           embedding_up=(8, 10)),
+                "pyramid_pixelcnn": dict(base=4, filters=64, resnets=3, mixtures=10, dropout=0.5, embedding=64,
+                                         embedding_blocks=15, embedding_down=(3,), embedding_up=(9, 12))}),
+    # The paper's hyperparameters (sections 3.3, 4.1, 4.2): PixelCNN++ factors with 160 filters and 10
+    # mixtures; dropout 0.5; Adam at 1e-3 with an exponential decay per iteration and no warm-up.
+    # Grayscale (CIFAR-10, horizontal flips): batch 64, decay 0.99999, p(X | X^) and f_w with "24
+    # residual blocks instead of 36": 4 per group of PixelCNN++'s six (resnets=4) and a 24-block f_w,
+    # whose resampling positions (after blocks 4, 8 down and 16, 20 up) are ours, as the paper gives
+    # none; the sketch keeps PixelCNN++'s 5 per group; 200 epochs = 156,250 steps. Pyramid (CelebA
+    # 128x128 from 8x8): batch 16, decay 0.999995, 100 filters, stages of 3 blocks, a 15-block f_w
+    # (down after 3, up after 9 and 12), 60 epochs of ~192,000 images = 720,000 steps.
+    # Still different from the paper: the factors train jointly for one step count (the paper trains
+    # p(X^) 30 epochs and p(X | X^) 200); EMA 0.9995 and gradient clipping at 1 (PixelCNN++'s
+    # reference and this library, the paper names neither); Adam's default betas; no data-dependent
+    # initialisation of the weight norm.
     ("auxiliary", "paper"): Profile(
-        dataset="celeba128", colour_dataset="cifar10", steps=300_000, batch_size=16, lr=1e-3, warmup=1000,
+        dataset="celeba128", colour_dataset="cifar10", steps=156_250, batch_size=64, lr=1e-3, warmup=0,
         checkpoint_every=2000, ema=0.9995,
-        models={"grayscale_pixelcnn": dict(hidden=128, layers=15, output_hidden=1024, filters=160, resnets=5,
-                                           mixtures=10, downsamples=2, embedding=160),
-                "pyramid_pixelcnn": dict(base=8, base_filters=160, base_resnets=5, filters=128, resnets=2,
-                                         mixtures=10, embedding=128, embedding_layers=12)}),
+        train_overrides={"grayscale_pixelcnn": dict(lr_decay=0.99999, hflip=True),
+                         "pyramid_pixelcnn": dict(steps=720_000, batch_size=16, lr_decay=0.999995)},
+        models={"grayscale_pixelcnn": dict(filters=160, resnets=4, sketch_resnets=5, mixtures=10, downsamples=2,
+                                           dropout=0.5, embedding=160, embedding_blocks=24,
+                                           embedding_down=(4, 8), embedding_up=(16, 20)),
+                "pyramid_pixelcnn": dict(base=8, filters=100, resnets=3, mixtures=10, dropout=0.5, embedding=100,
+                                         embedding_blocks=15, embedding_down=(3,), embedding_up=(9, 12))}),
     # ImageGPT (Chen et al. 2020): iGPT-S is 24 layers of width 512 (8 heads) over 32x32 images in
     # a 512-colour palette; ``colour_dataset`` is the palette variant's. The sub-pixel models read
     # C*H*W tokens, so the paper profile's CIFAR-10 sequence is 3072 long. cpu: one step of 16

@@ -9,7 +9,7 @@ hash names the run folder, so the same plan finds its finished run and reuses it
         config.json              the plan
         checkpoints/step-N/      the last two checkpoints (weights, EMA, optimizer, RNG)
         weights.safetensors      the evaluation weights (the EMA average when there is one)
-        metrics.json             the numbers and their provenance (DESIGN.md)
+        metrics.json             the numbers and their provenance (README.md, "Results and provenance")
         samples.png, curve.png   figures
 """
 
@@ -26,7 +26,7 @@ from .checkpoint import load_model, save_weights
 from .errors import CheckpointError
 from .papers import paper_result
 from .results import provenance, resolve_device, runs_root, write_json
-from .train import EMA_RULE, FAST_PATH, TRAINING_VERSION, TrainConfig, checkpoints, evaluate, train
+from .train import EMA_RULE, OPTIONAL, TRAINING_VERSION, TrainConfig, checkpoints, evaluate, train
 
 def numerics(model_name, image_shape, levels, size) -> str:
     """A fingerprint of what the model code computes: ``log_prob`` of two fixed images under a
@@ -59,18 +59,20 @@ def plan(model_name, profile="cpu", dataset=None, seed=0, steps=None, batch_size
     size = {**entry.models[model_name], **(size or {})}
     overrides = {k: v for k, v in dict(steps=steps, batch_size=batch_size, lr=lr, **(fast or {})).items()
                  if v is not None}
+    overrides = {**entry.train_overrides.get(model_name, {}), **overrides}
     train = {k: v for k, v in asdict(entry.train_config(seed=seed, **overrides)).items()
-             if not (k in FAST_PATH and v == FAST_PATH[k])}
+             if not (k in OPTIONAL and v == OPTIONAL[k])}
     variant = {"label": label} if label is not None else {}         # absent for the main runs: stable hashes
     if processes > 1:
         variant["processes"] = processes
     if train["ema"]:
         variant["ema_rule"] = EMA_RULE
-    return {"chapter": chapter, "profile": profile, "model": model_name, **variant, "size": size,
-            "numerics": numerics(model_name, test_set.image_shape, test_set.levels, size),
-            "training": TRAINING_VERSION, "dataset": dataset, "levels": entry.levels, "train": train,
-            "eval_images": eval_images if eval_images is not None else entry.eval_images,
-            "samples": entry.samples}
+    record = {"chapter": chapter, "profile": profile, "model": model_name, **variant, "size": size,
+              "numerics": numerics(model_name, test_set.image_shape, test_set.levels, size),
+              "training": TRAINING_VERSION, "dataset": dataset, "levels": entry.levels, "train": train,
+              "eval_images": eval_images if eval_images is not None else entry.eval_images,
+              "samples": entry.samples}
+    return json.loads(json.dumps(record))                              # tuples as lists, as config.json reads back
 
 
 def plan_hash(record: dict) -> str:

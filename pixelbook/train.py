@@ -40,6 +40,8 @@ class TrainConfig:
     final_lr_fraction: float = 0.1    # cosine decay ends at lr * this
     ema: float | None = None          # EMA decay, e.g. 0.999; None = no EMA
     grad_clip: float = 1.0
+    lr_decay: float | None = None     # instead of the cosine: lr * lr_decay**(steps after warm-up), per iteration
+    hflip: bool = False               # augment: each training image mirrored left-right with probability 1/2
     checkpoint_every: int = 500
     log_every: int = 10
     seed: int = 0
@@ -51,6 +53,8 @@ class TrainConfig:
 
 # The fast path's defaults: a plan leaves them out, so runs from before they existed keep their hashes.
 FAST_PATH = {f.name: f.default for f in fields(TrainConfig) if f.name in ("bf16", "channels_last", "compile")}
+# Every option a plan leaves out at its default, for the same reason (the fast path, and options added later).
+OPTIONAL = {**FAST_PATH, **{f.name: f.default for f in fields(TrainConfig) if f.name in ("lr_decay", "hflip")}}
 
 
 @dataclass
@@ -79,6 +83,8 @@ def lr_lambda(config: TrainConfig):
     def factor(step):
         if step < config.warmup:
             return (step + 1) / config.warmup
+        if config.lr_decay is not None:                                 # the auxiliary-variable paper's schedule
+            return config.lr_decay ** (step - config.warmup)
         progress = (step - config.warmup) / max(1, config.steps - config.warmup)
         cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
         return config.final_lr_fraction + (1 - config.final_lr_fraction) * cosine
@@ -184,7 +190,7 @@ class Trainer:
             return False
         folder = found[-1]
         state = load_trainer_state(folder / "trainer.pt")
-        saved = {k: v for k, v in {**FAST_PATH, **state["config"]}.items() if k != "log_every"}
+        saved = {k: v for k, v in {**OPTIONAL, **state["config"]}.items() if k != "log_every"}
         now = {k: v for k, v in asdict(self.config).items() if k != "log_every"}
         if saved != now:
             diff = ", ".join(f"{k} {saved.get(k)} -> {now.get(k)}" for k in now if saved.get(k) != now[k])
@@ -205,7 +211,12 @@ class Trainer:
     def batch(self, step):
         idx = batch_indices(len(self.images), self.config.batch_size, self.config.seed, step,
                             self.rank, self.world)
-        x = self.images[idx].to(self.model.device, non_blocking=True)
+        x = self.images[idx]
+        if self.config.hflip:                                          # a pure function of (seed, step) too
+            flip = torch.rand(len(idx), generator=torch.Generator().manual_seed(
+                self.config.seed * 1_000_003 + step + 7_919)) < 0.5
+            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+        x = x.to(self.model.device, non_blocking=True)
         y = self.labels[idx].to(self.model.device) if getattr(self.model, "num_classes", None) else None
         return x, y
 

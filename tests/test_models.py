@@ -1,4 +1,4 @@
-"""The model contract, run over every registered family (DESIGN.md, "The model contract").
+"""The model contract, run over every registered family (README.md, "The library in six lines", and pixelbook/models/base.py).
 
 A new family is covered the day it is registered. All exactness checks run in float64, where a
 masked-out weight contributes exactly nothing, so "unchanged" means equal to within 4 ulps (the
@@ -312,14 +312,14 @@ def test_class_conditioning_changes_the_distribution(name):
 
 
 def test_grayscale_pixelcnn_factorises_through_the_4_bit_sketch():
-    model = build("grayscale_pixelcnn", (3, 4, 4), 256, hidden=4, layers=2, output_hidden=8, filters=4,
-                  downsamples=1, embedding=4)
+    model = build("grayscale_pixelcnn", (3, 4, 4), 256, filters=4, downsamples=1, embedding=4)
     x = torch.randint(0, 256, (3, 3, 4, 4), generator=torch.Generator().manual_seed(0))
     sketch = pb.data.grayscale(x)
     parts_ = model.log_prob_parts(x)
     torch.testing.assert_close(parts_["sketch"], model.sketch.log_prob(sketch))
     torch.testing.assert_close(parts_["detail"], model.detail.log_prob(x, condition=sketch))
     assert model.sketch.levels == 16 and not model.exact
+    assert model.sketch.name == "pixelcnn_pp" and model.sketch.likelihood.param_channels(1) == 16   # a 16-way softmax
     painted = model.sample(3, condition=sketch, generator=torch.Generator().manual_seed(1))
     assert painted.shape == (3, 3, 4, 4)
     with pytest.raises(InputError) as excinfo:                       # a sketch with too many levels
@@ -332,7 +332,7 @@ def test_grayscale_pixelcnn_factorises_through_the_4_bit_sketch():
 
 
 def test_the_pyramid_halves_down_to_its_base_and_embeds_once_per_level():
-    model = build("pyramid_pixelcnn", (1, 16, 16), 8, base=4, base_filters=4, filters=4, embedding=4)
+    model = build("pyramid_pixelcnn", (1, 16, 16), 8, base=4, filters=4, embedding=4)
     assert [s.image_shape for s in model.stage_models()] == [(1, 4, 4), (1, 8, 8), (1, 16, 16)]
     x = torch.randint(0, 8, (2, 1, 16, 16))
     assert list(model.log_prob_parts(x)) == ["4x4", "8x8", "16x16"]
@@ -348,7 +348,63 @@ def test_the_pyramid_halves_down_to_its_base_and_embeds_once_per_level():
 
 
 def test_a_pyramid_on_a_grey_base_runs_the_contract_on_every_stage():
-    model = build("pyramid_pixelcnn", (3, 6, 6), 4, base=3, base_filters=4, filters=4, embedding=4, grey_base=True)
+    model = build("pyramid_pixelcnn", (3, 6, 6), 4, base=3, filters=4, embedding=4, grey_base=True)
     assert list(model.log_prob_parts(torch.zeros(1, 3, 6, 6, dtype=torch.long))) == ["3x3 sketch", "3x3 detail", "6x6"]
     shapes = [(part.image_shape, None if c is None else tuple(c.shape)) for part, c in parts(model)]
     assert shapes == [((1, 3, 3), None), ((3, 3, 3), (1, 1, 3, 3)), ((3, 6, 6), (1, 3, 3, 3))]
+
+
+@pytest.mark.parametrize("shape,downsamples", [((3, 6, 6), 0), ((1, 8, 8), 1)])
+def test_the_grayscale_sketch_has_no_blind_spot(shape, downsamples):
+    """The sketch p(X^) is a PixelCNN++ (Kolesnikov & Lampert 2017, section 3.3), not a masked
+    PixelCNN: it claims every earlier grey pixel, and perturbation confirms every one reaches it."""
+    model = build("grayscale_pixelcnn", shape, 4, filters=4, resnets=2, downsamples=downsamples, embedding=4)
+    sketch = model.sketch
+    grey = sketch.image_shape
+    bases = torch.randint(0, sketch.levels, (2, *grey), generator=torch.Generator().manual_seed(0))
+    dep = dependence(sketch, bases)
+    for t in itertools.product(*map(range, grey)):
+        assert torch.equal(sketch.context(*t), earlier_than(grey, *t)), f"the sketch claims a blind spot at {t}"
+        assert torch.equal(dep[t], earlier_than(grey, *t)), f"the sketch misses {(earlier_than(grey, *t) & ~dep[t]).nonzero().tolist()} at {t}"
+
+
+def test_pixelcnn_pp_without_shortcuts_keeps_its_depth_and_resolutions():
+    """The paper's shortcut ablation changes one thing: the up pass no longer feeds the down
+    pass. Same blocks, same resolutions, and the contract still holds."""
+    full = build("pixelcnn_pp", (1, 5, 5), 4, resnets=1, downsamples=1)
+    cut = build("pixelcnn_pp", (1, 5, 5), 4, resnets=1, downsamples=1, shortcuts=False)
+    blocks = lambda m: sum(isinstance(x, pb.layers.GatedResNet) for x in m.modules())      # noqa: E731
+    assert blocks(cut) == blocks(full) and cut.downsamples == full.downsamples
+    assert all(b.skip is None for b in cut.dn_u[0]) and all(b.skip is not None for b in full.dn_u[0])
+    assert cut.num_params() < full.num_params()
+    bases = torch.randint(0, 4, (2, 1, 5, 5), generator=torch.Generator().manual_seed(0))
+    dep = dependence(cut, bases)
+    for t in itertools.product(range(1), range(5), range(5)):
+        assert torch.equal(dep[t], cut.context(*t)), t
+        assert not (dep[t] & ~earlier_than((1, 5, 5), *t)).any()
+
+
+def test_weight_norm_keeps_one_scale_per_output_filter_on_transposed_convolutions():
+    """ConvTranspose2d stores [in, out, kh, kw]: the scale runs over dim 1, as the reference deconv2d."""
+    deconv = pb.layers.weight_normed(torch.nn.ConvTranspose2d(3, 5, (2, 3), 2))
+    conv = pb.layers.weight_normed(torch.nn.Conv2d(3, 5, (2, 3)))
+    assert deconv.parametrizations.weight.original0.shape == (1, 5, 1, 1)
+    assert conv.parametrizations.weight.original0.shape == (5, 1, 1, 1)
+    model = build("pixelcnn_pp", (1, 4, 4), 4, filters=6, downsamples=1)
+    g = model.up_sample_u[0].deconv.parametrizations.weight.original0
+    assert g.shape == (1, 6, 1, 1)
+
+
+@pytest.mark.parametrize("shape", [(1, 7, 5), (3, 8, 8)])
+def test_the_pyramid_embedding_resamples_where_the_paper_puts_it(shape):
+    """f_w of a half-size image: 15 blocks, down after block 3, up after blocks 9 and 12 (the
+    paper's positions), back to the image's full size, odd sizes included."""
+    model = build("pyramid_pixelcnn", shape, 4, base=2, filters=4, embedding=4, embedding_blocks=15,
+                  embedding_down=(3,), embedding_up=(9, 12))
+    top = model.upscalers[-1]
+    coarse = torch.randint(0, 4, (2, *top.condition_shape))
+    h = top.embed(pb.likelihoods.scale_to_unit(coarse, 4, torch.float64), top.image_shape[1:])
+    assert h.shape == (2, 4, *top.image_shape[1:])
+    assert len(top.embed.blocks) == 15 and len(top.embed.down) == 1 and len(top.embed.up) == 2
+    with pytest.raises(InputError, match="more upsamplings than downsamplings"):
+        pb.models.create("pyramid_pixelcnn", shape, 4, base=2, embedding_up=())

@@ -37,6 +37,26 @@ def test_batch_order_is_a_function_of_seed_and_step():
     assert sorted(epoch.tolist()) == list(range(100))                     # each image once per epoch
 
 
+def test_the_papers_exponential_decay_and_flips_are_opt_in_and_deterministic():
+    from pixelbook.train import lr_lambda
+    factor = lr_lambda(TrainConfig(steps=100, warmup=0, lr_decay=0.99))
+    assert [factor(s) for s in (0, 1, 10)] == [1.0, 0.99, 0.99 ** 10]
+    model, digits, config = tiny_run(hflip=True)
+    flipping, plain = Trainer(model, digits.images, digits.labels, config), Trainer(
+        model, digits.images, digits.labels, tiny_run()[2])
+    a, b = flipping.batch(3)[0], plain.batch(3)[0]
+    mirrored = (a == b.flip(-1)).flatten(1).all(1)
+    assert ((a == b).flatten(1).all(1) | mirrored).all() and mirrored.any() and not mirrored.all()
+    assert torch.equal(a, flipping.batch(3)[0])                              # a function of (seed, step)
+    # options at their defaults stay out of a plan, so older runs keep their hashes
+    assert not {"lr_decay", "hflip"} & set(pb.runs.plan("pixelcnn", "smoke")["train"])
+    paper = pb.profiles.get("auxiliary", "paper")
+    grey = paper.train_config(**paper.train_overrides["grayscale_pixelcnn"])
+    pyramid = paper.train_config(**paper.train_overrides["pyramid_pixelcnn"])
+    assert (grey.batch_size, grey.lr_decay, grey.hflip) == (64, 0.99999, True)
+    assert (pyramid.batch_size, pyramid.lr_decay, pyramid.hflip) == (16, 0.999995, False)
+
+
 def test_training_is_deterministic_on_cpu():
     runs = []
     for _ in range(2):

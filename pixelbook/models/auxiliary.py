@@ -5,20 +5,31 @@ Both factorise an image X through a deterministic auxiliary image X^ = psi(X):
     log p(X, psi(X)) = log p(X^) + log p(X | X^)  <=  log p(X) = log sum_{X^} p(X^) p(X | X^),
 
 so ``log_prob`` is a lower bound on log p(X), and its bits/dim an upper bound, labelled "≤"
-everywhere. ``log_prob_parts`` gives the factors. Their per-factor bits/dim reproduce the
-paper's decompositions (Table 1 for Grayscale, Table 2 for Pyramid).
+everywhere. ``log_prob_parts`` gives the factors: the grey/detail split the paper reports in the
+text of its section 4.1, and the per-level bits/dim of its Table 2 (Pyramid).
 
-- **Grayscale PixelCNN**: X^ is the 4-bit greyscale of X. A PixelCNN with a 16-way softmax models
-  p(X^). A PixelCNN++ models p(X | X^), with every residual block biased by an embedding f_w(X^)
-  from an unshifted (non-causal) convolutional network that sees the whole sketch.
-- **Pyramid PixelCNN**: X^ is X average-pooled 2x, recursively down to a base resolution. A small
-  PixelCNN++ models the base. Each upscaling level is a light PixelCNN++ (few blocks, no down- or
-  upsampling), conditioned on a deep embedding of the level below. The embedding runs once per
-  level, not once per pixel.
+As in the paper's section 3.3, every factor is a PixelCNN++ network (``pixelcnn_pp``):
+
+- **Grayscale PixelCNN**: X^ is the 4-bit greyscale of X. p(X^) is a PixelCNN++ whose output is
+  a 16-way softmax over the grey levels (the paper's one exception to the logistic mixture), so
+  the sketch has no blind spot. p(X | X^) is a PixelCNN++ whose every residual block is biased by
+  an embedding f_w(X^): one flow of gated residual blocks, unshifted, that sees the whole sketch
+  (``pixelcnn_pp.ConditionEmbedding``). Its depth (``embedding_blocks``; the paper's CIFAR-10 model
+  uses 24) and its down/upsampling positions are knobs, as is the sketch's depth
+  (``sketch_resnets``, by default the detail's).
+- **Pyramid PixelCNN**: X^ is X average-pooled 2x, recursively down to a base resolution. Every
+  stage, the base included, is a PixelCNN++ without down- or upsampling (the paper: 3 residual
+  blocks, ``resnets=3``). Each upscaling stage is conditioned on a deep embedding of the level
+  below, which runs once per level, not once per pixel (the paper: 15 blocks, a downsampling after
+  block 3, upsamplings after blocks 9 and 12, 100 filters everywhere).
 
 Sampling draws X^ first, then X; ``condition=`` starts from a given X^ (colourising a grey image,
 or upscaling a small one). ``temperature`` < 1 is the paper's variance reduction, and
 ``map_mode`` takes each logistic's mode (MAP sampling).
+
+Departures from the paper, kept because this library trains one model per call: the factors are
+trained jointly on the summed objective (the paper trains p(X^) for 30 epochs and p(X | X^) for
+200); the paper's sizes are the ``paper`` profile's, the other profiles are smaller.
 """
 
 import math
@@ -27,22 +38,25 @@ import torch
 
 from ..data import grayscale
 from . import register
-from .pixelcnn import PixelCNN
 from .pixelcnn_pp import PixelCNNpp
 from .staged import StagedModel, halve
 
 
 @register("grayscale_pixelcnn")
 class GrayscalePixelCNN(StagedModel):
-    def __init__(self, image_shape, levels=256, sketch_levels=16, hidden=8, layers=3, output_hidden=16,
-                 filters=8, resnets=1, mixtures=3, downsamples=1, embedding=8):
+    def __init__(self, image_shape, levels=256, sketch_levels=16, filters=8, resnets=1, sketch_resnets=None,
+                 mixtures=3, downsamples=1, dropout=0.0, embedding=8, embedding_blocks=2, embedding_down=(),
+                 embedding_up=()):
         super().__init__(image_shape, levels)
         C, H, W = self.image_shape
         self.sketch_levels = min(sketch_levels, self.levels)
-        self.sketch = PixelCNN((1, H, W), self.sketch_levels, hidden, layers, output_hidden)
-        self.detail = PixelCNNpp(self.image_shape, levels, filters, resnets, mixtures, downsamples,
-                                 condition_channels=embedding, condition_in=1,
-                                 condition_levels=self.sketch_levels)
+        self.sketch = PixelCNNpp((1, H, W), self.sketch_levels, filters,
+                                 resnets if sketch_resnets is None else sketch_resnets,
+                                 downsamples=downsamples, dropout=dropout, likelihood="softmax")
+        self.detail = PixelCNNpp(self.image_shape, levels, filters, resnets, mixtures, downsamples, dropout,
+                                 condition_in=1, condition_channels=embedding, condition_levels=self.sketch_levels,
+                                 embedding_blocks=embedding_blocks, embedding_down=embedding_down,
+                                 embedding_up=embedding_up)
         self.likelihood = self.detail.likelihood
 
     def stage_names(self):
@@ -68,23 +82,23 @@ def pyramid_shapes(image_shape, base):
 @register("pyramid_pixelcnn")
 class PyramidPixelCNN(StagedModel):
     """``grey_base``: the base level is itself a Grayscale PixelCNN (RGB images only), the
-    combination the paper leaves to future work."""
+    combination the paper leaves to future work; its stages are single-resolution too, and its
+    embedding has no resampling."""
 
-    def __init__(self, image_shape, levels=256, base=4, base_filters=8, base_resnets=1, filters=8, resnets=1,
-                 mixtures=3, embedding=8, embedding_layers=2, grey_base=False):
+    def __init__(self, image_shape, levels=256, base=4, filters=8, resnets=1, mixtures=3, dropout=0.0,
+                 embedding=8, embedding_blocks=2, embedding_down=(), embedding_up=(1,), grey_base=False):
         super().__init__(image_shape, levels)
         shapes = pyramid_shapes(self.image_shape, base)
-        downsamples = min(2, int(math.log2(max(shapes[0][1:]))))
         if grey_base:
-            self.base = GrayscalePixelCNN(shapes[0], levels, hidden=base_filters, layers=2 + base_resnets,
-                                          output_hidden=2 * base_filters, filters=base_filters,
-                                          resnets=base_resnets, mixtures=mixtures, downsamples=downsamples,
-                                          embedding=embedding)
+            self.base = GrayscalePixelCNN(shapes[0], levels, filters=filters, resnets=resnets, mixtures=mixtures,
+                                          downsamples=0, dropout=dropout, embedding=embedding,
+                                          embedding_blocks=embedding_blocks)
         else:
-            self.base = PixelCNNpp(shapes[0], levels, base_filters, base_resnets, mixtures, downsamples)
+            self.base = PixelCNNpp(shapes[0], levels, filters, resnets, mixtures, downsamples=0, dropout=dropout)
         self.upscalers = torch.nn.ModuleList(
-            PixelCNNpp(shape, levels, filters, resnets, mixtures, downsamples=0, condition_in=shape[0],
-                       condition_channels=embedding, condition_scale=2, embedding_layers=embedding_layers)
+            PixelCNNpp(shape, levels, filters, resnets, mixtures, downsamples=0, dropout=dropout,
+                       condition_in=shape[0], condition_channels=embedding, condition_scale=2,
+                       embedding_blocks=embedding_blocks, embedding_down=embedding_down, embedding_up=embedding_up)
             for shape in shapes[1:])
         self.likelihood = (self.upscalers[-1] if len(self.upscalers) else self.base).likelihood
 

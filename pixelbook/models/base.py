@@ -1,4 +1,4 @@
-"""The one contract every family implements (DESIGN.md, "The model contract").
+"""The one contract every family implements (README.md, "The library in six lines").
 
 A family subclasses :class:`AutoregressiveModel`, sets ``self.likelihood`` and writes
 ``network(h, y, condition)``: pixels scaled to [-1, 1], float ``[B, C, H, W]`` -> distribution

@@ -10,17 +10,22 @@ What the paper changed, each implemented here:
    shift, then 2x3 down-shifted convolutions). ``ul`` sees the rows above and the pixels to the
    left (plus 2x2 down-right-shifted convolutions). Together they have no blind spot.
 3. **Downsampling** by stride-2 convolutions and **upsampling** by transposed convolutions, with
-   long skip connections from every layer of the up pass to its mirror in the down pass (the
-   U-net of the reference model.py). The receptive field covers the whole past cheaply.
+   long skip connections (the paper's "short-cut connections") from every layer of the up pass to
+   its mirror in the down pass (the U-net of the reference model.py). The receptive field covers
+   the whole past cheaply. ``shortcuts=False`` removes the long skips at the same depth and
+   resolutions (the paper's ablation); ``downsamples=0`` is a single-resolution network, which
+   also has fewer blocks.
 4. **Gated ResNet blocks** with concat_elu, and dropout between their two convolutions.
-5. **Weight normalisation** on every layer, and **EMA (Polyak) weights** for evaluation and
-   sampling (the training loop's ``ema``).
+5. **Weight normalisation** on every layer (one scale per output filter, transposed convolutions
+   included), and **EMA (Polyak) weights** for evaluation and sampling (the training loop's ``ema``).
 6. **Optional class conditioning**: a learned class term in every block.
 
 **Conditioning on an image** (used by the auxiliary-variable models of Kolesnikov & Lampert
-2017): with ``condition_in`` > 0 an *unshifted* convolutional network f_w reads the whole
-conditioning image (``condition_in`` channels, ``condition_levels`` levels, ``condition_scale``
-times smaller than the image) and maps it to ``condition_channels`` features at every
+2017): with ``condition_in`` > 0 an embedding f_w (:class:`ConditionEmbedding`: one unshifted
+flow of gated blocks, ``embedding_blocks`` deep, resampled after the blocks in
+``embedding_down``/``embedding_up``) reads the whole conditioning image (``condition_in``
+channels, ``condition_levels`` levels, ``condition_scale`` times smaller than the image) and
+maps it to ``condition_channels`` features at the image's size, average-pooled to every
 resolution of the U-net. Every gated block adds a 1x1 projection of them. It sees all of the
 conditioning image, which is given, and none of the image being modelled, so the model stays
 autoregressive in the image. The sampler computes f_w once per image, not once per pixel.
@@ -59,21 +64,25 @@ class IndependentCategorical(Categorical):
 @register("pixelcnn_pp")
 class PixelCNNpp(AutoregressiveModel):
     def __init__(self, image_shape, levels=256, filters=16, resnets=2, mixtures=10, downsamples=2, dropout=0.0,
-                 likelihood="mixture", num_classes=None, condition_in=0, condition_channels=16, condition_levels=None,
-                 condition_scale=1, embedding_layers=3):
+                 likelihood="mixture", num_classes=None, shortcuts=True, condition_in=0, condition_channels=16,
+                 condition_levels=None, condition_scale=1, embedding_blocks=2, embedding_down=(), embedding_up=()):
         super().__init__(image_shape, levels, num_classes)
         C, H, W = self.image_shape
         e = condition_channels if condition_in else 0
         self.likelihood = (DiscretizedLogisticMixture(self.levels, mixtures) if likelihood == "mixture"
                            else IndependentCategorical(self.levels))
-        self.downsamples = downsamples
+        if likelihood not in ("mixture", "softmax"):
+            raise InputError(f"likelihood must be 'mixture' or 'softmax', got {likelihood!r}")
+        self.downsamples, self.shortcuts = downsamples, bool(shortcuts)
         f = filters
+        skip = f if shortcuts else 0                                   # the up pass's maps, when kept
         u_block = lambda skip=0: GatedResNet(f, DownShiftedConv2d, skip, dropout, num_classes, e)
         ul_block = lambda skip: GatedResNet(f, DownRightShiftedConv2d, skip, dropout, num_classes, e)
         if condition_in:
             self.condition_shape = (condition_in, -(-H // condition_scale), -(-W // condition_scale))
             self.condition_levels = int(condition_levels or levels)
-            self.embed = ConditionEmbedding(condition_in, e, embedding_layers, condition_scale)
+            self.embed = ConditionEmbedding(condition_in, e, embedding_blocks, embedding_down, embedding_up,
+                                            condition_scale, dropout)
 
         self.u_in = DownShiftedConv2d(C + 1, f, (2, 3))
         self.ul_in_above = DownShiftedConv2d(C + 1, f, (1, 3))
@@ -84,10 +93,13 @@ class PixelCNNpp(AutoregressiveModel):
         self.up_ul = nn.ModuleList(nn.ModuleList(ul_block(f) for _ in range(resnets)) for _ in levels_)
         self.down_u = nn.ModuleList(DownShiftedConv2d(f, f, (2, 3), stride=2) for _ in range(downsamples))
         self.down_ul = nn.ModuleList(DownRightShiftedConv2d(f, f, (2, 2), stride=2) for _ in range(downsamples))
-        # Down pass: the mirror, each block taking the up pass's output as a skip connection;
-        # after an upsampling, one extra block takes the stride-2 layer's output.
-        self.dn_u = nn.ModuleList(nn.ModuleList(u_block(f) for _ in range(resnets + (k < downsamples))) for k in levels_)
-        self.dn_ul = nn.ModuleList(nn.ModuleList(ul_block(2 * f) for _ in range(resnets + (k < downsamples))) for k in levels_)
+        # Down pass: the mirror, each block taking the up pass's output as a skip connection (the
+        # shortcuts; ``shortcuts=False`` drops them, the paper's ablation at the same depth and
+        # resolutions); after an upsampling, one extra block takes the stride-2 layer's output.
+        self.dn_u = nn.ModuleList(nn.ModuleList(u_block(skip) for _ in range(resnets + (k < downsamples)))
+                                  for k in levels_)
+        self.dn_ul = nn.ModuleList(nn.ModuleList(ul_block(f + skip) for _ in range(resnets + (k < downsamples)))
+                                   for k in levels_)
         self.up_sample_u = nn.ModuleList(DownShiftedDeconv2d(f, f) for _ in range(downsamples))
         self.up_sample_ul = nn.ModuleList(DownRightShiftedDeconv2d(f, f) for _ in range(downsamples))
         self.output = weight_normed(nn.Conv2d(f, self.likelihood.param_channels(C), 1))
@@ -156,8 +168,9 @@ class PixelCNNpp(AutoregressiveModel):
                 size = us[-1].shape[2:]
                 u, ul = run(self.up_sample_u[k], u, size), run(self.up_sample_ul[k], ul, size)
             for u_res, ul_res in zip(self.dn_u[k], self.dn_ul[k]):
-                u = block(k, u_res, u, us.pop())
-                ul = block(k, ul_res, ul, join(u, uls.pop()))
+                u_skip, ul_skip = us.pop(), uls.pop()                  # popped either way: they keep the sizes
+                u = block(k, u_res, u, u_skip if self.shortcuts else None)
+                ul = block(k, ul_res, ul, join(u, ul_skip) if self.shortcuts else u)
         return finish(ul)                                              # [B, M*(1+3C), H, W]
 
     def context(self, channel, row, col):
@@ -180,24 +193,53 @@ class PixelCNNpp(AutoregressiveModel):
         return lambda x, i, j: self(x[:, :, : i + 1], y, maps)[:, :, i, j]
 
 
-class ConditionEmbedding(nn.Module):
-    """f_w: an unshifted stack of 3x3 convolutions with ELUs over the whole conditioning image;
-    a smaller image (``scale`` > 1) is upsampled by nearest neighbours before the last layers,
-    then cropped to the image's size."""
+def plain_conv(in_channels, out_channels):
+    """A weight-normed 'same' 3x3 convolution: f_w's layer, unshifted (it may see every pixel)."""
+    return weight_normed(nn.Conv2d(in_channels, out_channels, 3, padding=1))
 
-    def __init__(self, in_channels, channels, layers=3, scale=1):
+
+class ConditionEmbedding(nn.Module):
+    """f_w (Kolesnikov & Lampert 2017, section 3.3): "almost identical to the architecture of
+    PixelCNN++", with one flow of gated residual blocks instead of two streams, and no shifts,
+    since the conditioning image is given whole. A 3x3 convolution reads the image (plus a
+    ones-channel), then ``blocks`` gated ResNet blocks of 3x3 convolutions follow; a stride-2
+    convolution comes after each block numbered in ``down`` and a transposed convolution after each
+    one in ``up`` (0: before the first block). An upsampling back to a resolution seen before is
+    cropped to it. A conditioning image ``scale`` times smaller than the image needs
+    log2(scale) more upsamplings than downsamplings; the result is cropped to the image's size.
+    The Pyramid paper's f_w: 15 blocks, down after block 3, up after blocks 9 and 12."""
+
+    def __init__(self, in_channels, channels, blocks=2, down=(), up=(), scale=1, dropout=0.0):
         super().__init__()
-        self.scale = scale
+        down, up = tuple(int(k) for k in down), tuple(int(k) for k in up)
+        if scale < 1 or scale & (scale - 1):
+            raise InputError(f"condition_scale must be a power of two, got {scale}")
+        if len(up) - len(down) != scale.bit_length() - 1:
+            raise InputError(f"an embedding of an image {scale}x smaller needs {scale.bit_length() - 1} more "
+                             f"upsamplings than downsamplings; got embedding_down={list(down)}, "
+                             f"embedding_up={list(up)}")
+        if any(not 0 <= k <= blocks for k in down + up):
+            raise InputError(f"embedding_down and embedding_up name blocks 0..{blocks}; got {list(down)}, {list(up)}")
+        self.down_after, self.up_after = down, up
         self.first = weight_normed(nn.Conv2d(in_channels + 1, channels, 3, padding=1))
-        self.rest = nn.ModuleList(weight_normed(nn.Conv2d(channels, channels, 3, padding=1))
-                                  for _ in range(layers - 1))
+        self.blocks = nn.ModuleList(GatedResNet(channels, plain_conv, 0, dropout) for _ in range(blocks))
+        self.down = nn.ModuleList(weight_normed(nn.Conv2d(channels, channels, 3, stride=2, padding=1))
+                                  for _ in down)
+        self.up = nn.ModuleList(weight_normed(nn.ConvTranspose2d(channels, channels, 3, stride=2, padding=1,
+                                                                 output_padding=1)) for _ in up)
 
     def forward(self, h, size):
         h = self.first(torch.cat([h, torch.ones_like(h[:, :1])], 1))
-        for k, conv in enumerate(self.rest):
-            if k == len(self.rest) // 2 and self.scale > 1:
-                h = F.interpolate(h, scale_factor=self.scale, mode="nearest")
-            h = conv(F.elu(h))
-        if self.scale > 1 and not self.rest:
-            h = F.interpolate(h, scale_factor=self.scale, mode="nearest")
+        sizes, downs, ups = [], iter(self.down), iter(self.up)
+        for k in range(len(self.blocks) + 1):
+            if k:
+                h = self.blocks[k - 1](h)
+            for _ in range(self.down_after.count(k)):
+                sizes.append(h.shape[2:])
+                h = next(downs)(h)
+            for _ in range(self.up_after.count(k)):
+                h = next(ups)(h)                                       # exactly 2x
+                if sizes:
+                    back = sizes.pop()
+                    h = h[:, :, : back[0], : back[1]]
         return h[:, :, : size[0], : size[1]]

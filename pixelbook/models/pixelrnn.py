@@ -19,7 +19,7 @@ h maps are split into R, G and B groups, and the input-to-state convolutions are
   held at zero. The second direction runs on the width-flipped map and is flipped back, then
   shifted down one row before the two are added, so it brings the upper-right context without
   seeing the future. One layer sees every earlier pixel.
-- **Multi-Scale PixelRNN** (section 3.4): an unconditional Diagonal BiLSTM on the 2x average-pooled
+- **Multi-Scale PixelRNN** (section 3.6): an unconditional Diagonal BiLSTM on the 2x average-pooled
   image, and a conditional one at full resolution. Transposed convolutions upsample the coarse
   image into a conditioning map, and a 1x1 convolution of that map is added to the
   input-to-state term of every layer.
