@@ -94,7 +94,8 @@ def device_name(device=None) -> str:
                 break
     except OSError:
         pass
-    return f"cpu: {cpu} ({torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    return f"cpu: {cpu} ({threads} thread{'' if threads == 1 else 's'})"
 
 
 def provenance(chapter, profile, device=None) -> dict:
