@@ -14,7 +14,7 @@ import time
 import torch
 
 from . import models, plots
-from .results import REPO, provenance, resolve_device, write_json
+from .files import REPO, provenance, resolve_device, write_json
 
 FAMILIES = ("pixelcnn", "gated_pixelcnn", "pixelcnn_pp")
 TRAIN_FAMILIES = ("pixelcnn", "gated_pixelcnn", "pixelcnn_pp", "igpt")

@@ -25,7 +25,8 @@ from pathlib import Path
 from . import plots, profiles, runs
 from .checkpoint import load_model
 from .errors import InputError, PixelbookError, UnknownNameError, known
-from .results import REPO, markdown_table, provenance, table_row, write_atomic, write_json
+from .files import REPO, provenance, write_atomic, write_json
+from .results import markdown_table, table_row
 
 BOOK = REPO / "book"
 RESULTS = REPO / "results"

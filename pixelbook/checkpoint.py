@@ -16,7 +16,7 @@ from safetensors.torch import save as save_safetensors
 
 from . import models
 from .errors import CheckpointError, PixelbookError
-from .results import git_commit, write_atomic
+from .files import git_commit, write_atomic
 
 FORMAT = "pixelbook-weights-1"
 

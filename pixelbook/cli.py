@@ -67,6 +67,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--retrain", action="store_true", help="train again even if this exact run has finished")
     t.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.add_argument("--threads", type=positive_int,
+                   help="CPU threads for torch (default: torch's, one per core); give each of several runs "
+                        "sharing the cores its own share")
     t.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                    help="bf16 autocast (default: on for CUDA, off on the CPU; see bench train)")
     t.add_argument("--channels-last", action="store_true", default=None, help="channels_last memory format")
@@ -99,6 +102,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--skip-higher", action="store_true",
                    help="with 'all': leave chapters that have results of a higher profile")
     r.add_argument("--quiet", action="store_true")
+    r.add_argument("--threads", type=positive_int, help="CPU threads of the chapter's kernel (OMP_NUM_THREADS)")
 
     sub.add_parser("tables", help="regenerate results/tables/bpd.{md,csv,tex} from results/*/*/metrics.json")
 
@@ -117,7 +121,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args):
+    import os
     from . import book
+    if args.threads:                                                   # the kernel inherits it
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)
     if args.chapter == "all":
         book.run_all(args.profile, args.skip_higher, args.retrain, not args.quiet, args.parameter)
     else:
@@ -169,6 +176,8 @@ def cmd_stage(args):
 def cmd_train(args):
     from . import distributed
     from .runs import train_and_evaluate
+    if args.threads:
+        torch.set_num_threads(args.threads)
     done = train_and_evaluate(args.model, args.profile, args.dataset, args.out, args.seed, args.resume,
                               args.steps, args.batch_size, args.lr, args.eval_images, args.device,
                               progress=not args.quiet, retrain=args.retrain,
@@ -188,7 +197,7 @@ def cmd_train(args):
 
 def _load(args):
     from .checkpoint import load_model
-    from .results import resolve_device
+    from .files import resolve_device
     return load_model(args.checkpoint, device=resolve_device(args.device))
 
 

@@ -13,6 +13,7 @@ hash names the run folder, so the same plan finds its finished run and reuses it
         samples.png, curve.png   figures
 """
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -25,7 +26,7 @@ from . import data, distributed, models, plots, profiles
 from .checkpoint import load_model, save_weights
 from .errors import CheckpointError
 from .papers import paper_result
-from .results import provenance, resolve_device, runs_root, write_json
+from .files import folder_lock, provenance, resolve_device, runs_root, write_json
 from .train import EMA_RULE, OPTIONAL, TRAINING_VERSION, TrainConfig, checkpoints, evaluate, train
 
 def numerics(model_name, image_shape, levels, size) -> str:
@@ -133,50 +134,55 @@ def train_and_evaluate(model_name, profile="cpu", dataset=None, out=None, seed=0
         context.barrier()
     if done is not None:
         return Run(out, done, reused=True)
-    device = context.device(resolve_device(device))
-    config_file = out / "config.json"
-    if config_file.is_file() and read_config(config_file) != record:
-        raise CheckpointError(f"{out} holds a run with another configuration; choose another --out")
-    if checkpoints(out) and not resume and not retrain:
-        raise CheckpointError(f"{out} already holds a run; pass --resume to continue it or --retrain")
-    context.barrier()                                                  # every rank has checked the folder
-    if context.main:
-        if retrain:
-            for old in checkpoints(out):
-                shutil.rmtree(old)
-        write_json(config_file, record)
-    context.barrier()
-    started = provenance(record["chapter"], profile, device)             # the code that trains, not later code
-    torch.manual_seed(seed)
-    model = models.create(model_name, train_set.image_shape, train_set.levels, **record["size"]).to(device)
-    model.prepare(train_set.images, seed)
-    result, eval_model = train(model, train_set, TrainConfig(**record["train"]), out, resume=resume,
-                               progress=progress, context=context)
-    test = evaluate(eval_model, test_set, progress=progress, context=context)
-    run = {
-        "model": model_name, "dataset": record["dataset"], "split": "test",
-        "image_shape": list(train_set.image_shape), "levels": train_set.levels, "test_bpd": test["bpd"],
-        "bound": model.bound, "parts": test["parts"], "eval_images": test["images"],
-        "train_steps": result.steps,
-        "train_images": result.images, "wallclock_s": round(result.wallclock_s, 1),
-        "images_per_s": round(result.images / result.wallclock_s, 1) if result.wallclock_s else None,
-        "seed": seed, "params": model.num_params(), "size": model.config["size"], "numerics": record["numerics"],
-        "history": result.history, "label": label, "conditional": model.num_classes is not None,
-        "paper": paper_result(model_name) if label is None else None,
-        **({"processes": context.world} if context.world > 1 else {}),
-    }
-    metrics = {**started, "plan_hash": plan_hash(record), "runs": [run]}
-    if context.main:
-        save_weights(eval_model, out / "weights.safetensors",
-                     extra={"dataset": record["dataset"], "profile": profile, "step": result.steps, "seed": seed})
-        grid = eval_model.sample(record["samples"], generator=torch.Generator(device).manual_seed(seed),
-                                 progress=progress)
-        plots.save_grid(grid, train_set.levels, out / "samples.png")
-        curve = plots.training_curve(result.history, test["bpd"], f"{model_name} on {record['dataset']}")
-        plots.save_figure(curve, out / "curve.png")
-        plots.plt.close(curve)
-        write_json(out / "metrics.json", metrics)                      # the other ranks need none of it
-    return Run(out, metrics, reused=False)
+    with folder_lock(out) if context.main else contextlib.nullcontext():   # one training process per folder
+        done = None if retrain else finished(out, record)                  # another process finished it meanwhile
+        if done is not None:
+            return Run(out, done, reused=True)
+        device = context.device(resolve_device(device))
+        config_file = out / "config.json"
+        if config_file.is_file() and read_config(config_file) != record:
+            raise CheckpointError(f"{out} holds a run with another configuration; choose another --out")
+        if checkpoints(out) and not resume and not retrain:
+            raise CheckpointError(f"{out} already holds a run; pass --resume to continue it or --retrain")
+        context.barrier()                                                  # every rank has checked the folder
+        if context.main:
+            if retrain:
+                for old in checkpoints(out):
+                    shutil.rmtree(old)
+            write_json(config_file, record)
+        context.barrier()
+        started = provenance(record["chapter"], profile, device)             # the code that trains, not later code
+        torch.manual_seed(seed)
+        model = models.create(model_name, train_set.image_shape, train_set.levels, **record["size"]).to(device)
+        model.prepare(train_set.images, seed)
+        result, eval_model = train(model, train_set, TrainConfig(**record["train"]), out, resume=resume,
+                                   progress=progress, context=context)
+        test = evaluate(eval_model, test_set, progress=progress, context=context)
+        run = {
+            "model": model_name, "dataset": record["dataset"], "split": "test",
+            "image_shape": list(train_set.image_shape), "levels": train_set.levels, "test_bpd": test["bpd"],
+            "bound": model.bound, "parts": test["parts"], "eval_images": test["images"],
+            "train_steps": result.steps,
+            "train_images": result.images, "wallclock_s": round(result.wallclock_s, 1),
+            "images_per_s": round(result.images / result.wallclock_s, 1) if result.wallclock_s else None,
+            "seed": seed, "threads": torch.get_num_threads() if device.type == "cpu" else None,
+            "params": model.num_params(), "size": model.config["size"], "numerics": record["numerics"],
+            "history": result.history, "label": label, "conditional": model.num_classes is not None,
+            "paper": paper_result(model_name) if label is None else None,
+            **({"processes": context.world} if context.world > 1 else {}),
+        }
+        metrics = {**started, "plan_hash": plan_hash(record), "runs": [run]}
+        if context.main:
+            save_weights(eval_model, out / "weights.safetensors",
+                         extra={"dataset": record["dataset"], "profile": profile, "step": result.steps, "seed": seed})
+            grid = eval_model.sample(record["samples"], generator=torch.Generator(device).manual_seed(seed),
+                                     progress=progress)
+            plots.save_grid(grid, train_set.levels, out / "samples.png")
+            curve = plots.training_curve(result.history, test["bpd"], f"{model_name} on {record['dataset']}")
+            plots.save_figure(curve, out / "curve.png")
+            plots.plt.close(curve)
+            write_json(out / "metrics.json", metrics)                      # the other ranks need none of it
+        return Run(out, metrics, reused=False)
 
 
 def load_run(out, device="cpu"):

@@ -40,7 +40,7 @@ def test_a_full_disk_leaves_the_previous_metrics_intact(tmp_path, monkeypatch):
     import os
 
     from pixelbook.errors import PixelbookError
-    from pixelbook.results import write_json
+    from pixelbook.files import write_json
 
     path = tmp_path / "metrics.json"
     write_json(path, {"runs": [{"test_bpd": 3.0}]})

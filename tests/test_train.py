@@ -161,6 +161,32 @@ def test_cli_run_killed_mid_way_resumes_to_the_same_numbers(tmp_path):
     assert (tmp_path / "straight" / "samples.png").read_bytes() == (killed_out / "samples.png").read_bytes()
 
 
+def test_a_second_process_on_a_busy_run_folder_stops_with_one_line(tmp_path):
+    """Two real processes, one folder: the second (even with --resume, as the chapter runner
+    passes) names the folder and the holder's pid and exits non-zero; the first finishes
+    untouched, and once it is done the folder is free again."""
+    out = tmp_path / "busy"
+    common = ["train", "pixelcnn", "--profile", "smoke", "--steps", "200", "--eval-images", "100", "--out", str(out)]
+    first = run_cli(*common, "--resume")
+    deadline = time.time() + 120
+    while not (out / ".lock").is_file() or not (out / ".lock").read_text().strip():
+        assert time.time() < deadline and first.poll() is None, "the first process never took the lock"
+        time.sleep(0.02)
+    first.send_signal(signal.SIGSTOP)                                     # paused mid-run, lock held
+    try:
+        second = run_cli(*common, "--resume")
+        assert second.wait(timeout=120) != 0
+    finally:
+        first.send_signal(signal.SIGCONT)
+    message = second.stderr.read().strip()
+    assert message == (f"error: {out} is in use: process {first.pid} is training in it; wait for it to finish "
+                       f"or stop it, or choose another --out"), message
+    assert first.wait(timeout=300) == 0, first.stderr.read()
+    assert json.loads((out / "metrics.json").read_text())["runs"][0]["train_steps"] == 200
+    again = run_cli(*common, "--resume")                                  # free again: the finished run
+    assert again.wait(timeout=120) == 0 and "reused the finished run" in again.stdout.read()
+
+
 def test_evaluate_reports_the_factors_of_a_bound():
     torch.manual_seed(0)
     model = pb.models.create("multiscale_pixelrnn", (1, 8, 8), 256, hidden=4, layers=1, output_hidden=8,
