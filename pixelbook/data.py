@@ -464,11 +464,12 @@ class _Dataset:
     image_shape: tuple[int, int, int]
     levels: int = 256
     num_classes: int | None = 10
+    test_images: int | None = 10_000    # the size of the whole test split (None: it depends on a random split)
 
 
 _DATASETS = {
-    "digits": _Dataset(_read_digits, (1, 8, 8)),
-    "colored_digits": _Dataset(_read_colored_digits, (3, 8, 8)),
+    "digits": _Dataset(_read_digits, (1, 8, 8), test_images=1797 - DIGITS_TRAIN_SIZE),
+    "colored_digits": _Dataset(_read_colored_digits, (3, 8, 8), test_images=1797 - DIGITS_TRAIN_SIZE),
     "mnist": _Dataset(_read_mnist, (1, 28, 28)),
     "binarized_mnist": _Dataset(_read_binarized_mnist, (1, 28, 28), levels=2),
     "fashion_mnist": _Dataset(_read_fashion_mnist, (1, 28, 28)),
@@ -476,15 +477,21 @@ _DATASETS = {
     "fashion_mnist32": _Dataset(_read_fashion_mnist32, (1, 32, 32)),
     "cifar10": _Dataset(_read_cifar10, (3, 32, 32)),
     "celeba": _Dataset(functools.partial(_read_celeba, size=CELEBA_SIZE),
-                       (3, CELEBA_SIZE, CELEBA_SIZE), num_classes=None),
-    "celeba64": _Dataset(functools.partial(_read_celeba, size=64), (3, 64, 64), num_classes=None),
-    "celeba128": _Dataset(functools.partial(_read_celeba, size=128), (3, 128, 128), num_classes=None),
+                       (3, CELEBA_SIZE, CELEBA_SIZE), num_classes=None, test_images=None),
+    "celeba64": _Dataset(functools.partial(_read_celeba, size=64), (3, 64, 64), num_classes=None, test_images=None),
+    "celeba128": _Dataset(functools.partial(_read_celeba, size=128), (3, 128, 128), num_classes=None,
+                          test_images=None),
 }
 
 
 def names() -> list[str]:
     """Every dataset name, roughly smallest first."""
     return list(_DATASETS)
+
+
+def test_split_size(name: str) -> int | None:
+    """How many images the whole test split of ``name`` holds, without reading it (None: unknown)."""
+    return _dataset(name).test_images
 
 
 def _dataset(name: str) -> _Dataset:

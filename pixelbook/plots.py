@@ -219,3 +219,26 @@ def tokenisation_figure(image, palette, tokens, levels=256):
         ax.set_yticks([])
     fig.tight_layout()
     return fig
+
+
+def bpd_bars(rows, ax=None, title=None):
+    """One bar per run (variants apart), exact likelihoods and upper bounds in their own colours,
+    with a legend. Palette-space runs are not a bits/dim and are left out."""
+    rows = [r for r in rows if r.get("bound", "exact") != "palette"]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 0.32 * len(rows) + 1.2))
+    colours = {"exact": "C0", "upper": "C1"}
+    names = {"exact": "exact test bits/dim", "upper": "upper bound (≤)"}
+    y = range(len(rows))
+    for kind in ("exact", "upper"):
+        picked = [(k, r) for k, r in zip(y, rows) if r.get("bound", "exact") == kind]
+        if picked:
+            ax.barh([k for k, _ in picked], [r["test_bpd"] for _, r in picked], color=colours[kind], label=names[kind])
+    labels = [f"{r['model']}" + (f" ({r['label']})" if r.get("label") else "") + f" · {r['dataset']}"
+              + (" · given y" if r.get("conditional") else "") for r in rows]
+    ax.set_yticks(list(y), labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("test bits/dim (lower is better)")
+    ax.set_title(title or "every run, one bar each", fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    return ax.figure

@@ -3,6 +3,7 @@ as Markdown, CSV and LaTeX (``python -m pixelbook tables``). The reporting layer
 the runs wrote and imports nothing that trains."""
 
 import json
+import re
 from pathlib import Path
 
 from .errors import PixelbookError
@@ -11,8 +12,10 @@ from .files import REPO, device_name, write_atomic  # noqa: F401  (device_name: 
 
 # -- the bpd tables ------------------------------------------------------------------------------
 
-COLUMNS = ["model", "dataset", "profile", "test bpd", "train images", "wall-clock", "device", "commit",
-           "paper (its own dataset)"]
+# The book's order: the cpu table first (the committed CPU numbers), smoke last (CI's toy runs).
+PROFILE_ORDER = ("cpu", "gpu", "paper", "smoke")
+COLUMNS = ["model", "dataset", "test bpd", "test images", "train images", "parameters", "wall-clock", "device",
+           "commit", "paper (its own dataset)"]
 
 
 def collect(results_dir=None) -> list[dict]:
@@ -30,9 +33,17 @@ def collect(results_dir=None) -> list[dict]:
 
 
 def table_order(row):
-    from .profiles import PROFILES
-    rank = PROFILES.index(row["profile"]) if row["profile"] in PROFILES else len(PROFILES)
-    return row["model"], row.get("label") or "", row["dataset"], rank
+    """Profile (the book's order), then dataset, then bits/dim: a table reads best first."""
+    rank = PROFILE_ORDER.index(row["profile"]) if row["profile"] in PROFILE_ORDER else len(PROFILE_ORDER)
+    return rank, row["dataset"], row["test_bpd"], row["model"], row.get("label") or ""
+
+
+def by_profile(rows) -> dict:
+    """{profile: its rows}, in the book's profile order."""
+    tables = {}
+    for row in sorted(rows, key=table_order):
+        tables.setdefault(row["profile"], []).append(row)
+    return tables
 
 
 def table_row(run: dict, chapter_metrics: dict) -> dict:
@@ -62,11 +73,35 @@ def format_paper(row) -> str:
     return f"{paper['value']:.2f} ({paper['dataset']}) [{paper['cite']}]"
 
 
+def test_images(row) -> str:
+    """'10,000' when a run was scored on the whole test split, 'first 2,000' for a subset."""
+    n = row.get("eval_images")
+    if n is None:
+        return "?"
+    whole = row.get("test_split_images")
+    if whole is None:
+        from . import data                                             # the catalogue knows each split's size
+        try:
+            whole = data.test_split_size(row["dataset"])
+        except PixelbookError:
+            whole = None
+    return f"{n:,}" if whole is not None and n >= whole else f"first {n:,}"
+
+
+def compact_device(device) -> str:
+    """'cpu: AMD EPYC (2 threads)' -> '2 CPU threads'; a GPU keeps its name."""
+    found = re.fullmatch(r"cpu: .*\((\d+) threads?\)", str(device or ""))
+    if found:
+        n = int(found.group(1))
+        return f"{n} CPU thread{'' if n == 1 else 's'}"
+    return str(device or "?")
+
+
 def table_cells(row) -> list[str]:
-    wall = row.get("wallclock_s")
-    return [format_model(row), row["dataset"], row["profile"], format_bpd(row), f"{row.get('train_images', 0):,}",
-            f"{wall / 60:.1f} min" if wall is not None else "—", str(row.get("device", "?")),
-            str(row.get("commit", "?"))[:7], format_paper(row)]
+    wall, params = row.get("wallclock_s"), row.get("params")
+    return [format_model(row), row["dataset"], format_bpd(row), test_images(row), f"{row.get('train_images', 0):,}",
+            f"{params:,}" if params is not None else "—", f"{wall / 60:.1f} min" if wall is not None else "—",
+            compact_device(row.get("device")), str(row.get("commit", "?"))[:7], format_paper(row)]
 
 
 def in_palette_space(row) -> bool:
@@ -76,16 +111,37 @@ def in_palette_space(row) -> bool:
 
 
 def markdown_table(rows) -> str:
+    """One table (one profile's rows, or one chapter's), sorted by dataset and bits/dim; palette
+    runs in a table of their own under it."""
+    rows = sorted(rows, key=table_order)
     pixels = [r for r in rows if not in_palette_space(r)]
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(table_cells(r)) + " |" for r in pixels]
     palette = [r for r in rows if in_palette_space(r)]
     if palette:
-        head = ["model", "dataset", "profile", "palette-space bits per sub-pixel (not a bpd)", "train images",
-                "wall-clock", "device", "commit"]
+        head = ["model", "dataset", "palette-space bits per sub-pixel (not a bpd)", *COLUMNS[3:9]]
         lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        lines += ["| " + " | ".join(table_cells(r)[:8]) + " |" for r in palette]
+        lines += ["| " + " | ".join(table_cells(r)[:9]) + " |" for r in palette]
     return "\n".join(lines) + "\n"
+
+
+PROFILE_NOTES = {
+    "cpu": "each chapter at its own budget (see the train-images column) on 2 CPU cores; budgets, sizes and "
+           "test subsets differ between chapters, so these rows do not rank the families (the leaderboard "
+           "chapter does)",
+    "gpu": "each chapter's gpu-profile budget",
+    "paper": "the papers' hyperparameters",
+    "smoke": "CI's toy runs on bundled 8x8 digits: they show that every chapter runs, not how good a model is",
+}
+
+
+def markdown_tables(rows) -> str:
+    """Every profile's table under its own heading, cpu first and smoke last."""
+    parts = []
+    for profile, found in by_profile(rows).items():
+        note = PROFILE_NOTES.get(profile, "")
+        parts.append(f"## `{profile}` profile\n\n{note[:1].upper() + note[1:]}.\n\n{markdown_table(found)}")
+    return "\n".join(parts)
 
 
 def csv_table(rows) -> str:
@@ -94,16 +150,15 @@ def csv_table(rows) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["model", "variant", "conditional", "dataset", "profile", "test_bpd", "bound", "eval_images",
-                     "train_images",
-                     "wallclock_s", "device", "commit", "paper_bpd", "paper_dataset", "paper_cite",
-                     "palette_bits_per_subpixel"])
-    for r in rows:
+                     "test_images", "train_images", "params", "wallclock_s", "device", "commit", "paper_bpd",
+                     "paper_dataset", "paper_cite", "palette_bits_per_subpixel"])
+    for r in sorted(rows, key=table_order):
         paper = r.get("paper") or {}
         value = f"{r['test_bpd']:.5f}"
         bpd, palette = ("", value) if in_palette_space(r) else (value, "")
         writer.writerow([r["model"], r.get("label") or "", bool(r.get("conditional")), r["dataset"], r["profile"],
-                         bpd, r.get("bound", "exact"),
-                         r.get("eval_images", ""), r.get("train_images", ""), r.get("wallclock_s", ""),
+                         bpd, r.get("bound", "exact"), r.get("eval_images", ""), test_images(r),
+                         r.get("train_images", ""), r.get("params", ""), r.get("wallclock_s", ""),
                          r.get("device", ""), r.get("commit", ""), paper.get("value", ""), paper.get("dataset", ""),
                          paper.get("cite", ""), palette])
     return buffer.getvalue()
@@ -117,19 +172,24 @@ def latex_escape(text) -> str:
 
 
 def latex_table(rows) -> str:
-    """A booktabs tabular (\\usepackage{booktabs}); the paper column cites references.bib."""
-    head = ["model", "dataset", "profile", "test bpd", "train images", "wall-clock", "device", "commit", "paper"]
-    lines = [r"\begin{tabular}{lllrrrlll}", r"\toprule", " & ".join(head) + r" \\", r"\midrule"]
-    for r in rows:
-        if in_palette_space(r):                                       # not a bpd; see bpd.md
-            continue
-        cells = table_cells(r)
-        paper = r.get("paper")
-        cited = (f"{paper['value']:.2f} ({latex_escape(paper['dataset'])}) \\cite{{{paper['cite']}}}"
-                 if paper else "--")
-        lines.append(" & ".join(latex_escape(c) for c in cells[:8]) + f" & {cited}" + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(lines) + "\n"
+    """One booktabs tabular per profile (\\usepackage{booktabs}); the paper column cites references.bib."""
+    head = ["model", "dataset", "test bpd", "test images", "train images", "parameters", "wall-clock", "device",
+            "commit", "paper"]
+    out = []
+    for profile, found in by_profile(rows).items():
+        lines = [f"% {profile} profile", r"\begin{tabular}{llrrrrrlll}", r"\toprule", " & ".join(head) + r" \\",
+                 r"\midrule"]
+        for r in found:
+            if in_palette_space(r):                                   # not a bpd; see bpd.md
+                continue
+            cells = table_cells(r)
+            paper = r.get("paper")
+            cited = (f"{paper['value']:.2f} ({latex_escape(paper['dataset'])}) \\cite{{{paper['cite']}}}"
+                     if paper else "--")
+            lines.append(" & ".join(latex_escape(c) for c in cells[:9]) + f" & {cited}" + r" \\")
+        lines += [r"\bottomrule", r"\end{tabular}", ""]
+        out.append("\n".join(lines))
+    return "\n".join(out)
 
 
 def write_tables(results_dir=None) -> list[dict]:
@@ -137,9 +197,10 @@ def write_tables(results_dir=None) -> list[dict]:
     rows = collect(results_dir)
     tables = results_dir / "tables"
     write_atomic(tables / "bpd.md", "# Test bits/dim of this book's runs\n\nOur numbers come from "
-                 "`log_prob` on each dataset's real test split; \"≤\" marks an upper bound. The last column is "
+                 "`log_prob` on each dataset's real test split, on the images the test-images column "
+                 "names (\"first 2,000\" is a subset); \"≤\" marks an upper bound. The last column is "
                  "the paper's number for the nearest model, on the paper's own dataset: context, not a "
-                 "comparison.\n\n" + markdown_table(rows))
+                 "comparison.\n\n" + markdown_tables(rows))
     write_atomic(tables / "bpd.csv", csv_table(rows))
     write_atomic(tables / "bpd.tex", latex_table(rows))
     return rows

@@ -49,16 +49,21 @@ def numerics(model_name, image_shape, levels, size) -> str:
 
 
 def plan(model_name, profile="cpu", dataset=None, seed=0, steps=None, batch_size=None, lr=None,
-         eval_images=None, size=None, label=None, processes=1, fast=None) -> dict:
+         eval_images=None, size=None, label=None, processes=1, fast=None, device=None) -> dict:
     """Everything that determines a run's numbers, as plain JSON-able data. ``size`` overrides
     some of the profile's size knobs (an ablation), and ``label`` names such a variant.
     ``processes`` > 1 (torchrun) multiplies the global batch, so it is part of the plan, as are
-    the fast-path options in ``fast`` (bf16 moves the numbers)."""
+    the fast-path options in ``fast`` (bf16 moves the numbers). bf16's default is resolved for
+    ``device`` first (on for CUDA, off on the CPU), so a CPU fp32 run and a GPU bf16 run never
+    share a plan; fp32, the CPU's default, stays out of the plan as before."""
     chapter, entry = profiles.for_model(model_name, profile)
     dataset = dataset or entry.dataset
     test_set = data.load(dataset, "test", levels=entry.levels)        # its shape and levels; cached
     size = {**entry.models[model_name], **(size or {})}
-    overrides = {k: v for k, v in dict(steps=steps, batch_size=batch_size, lr=lr, **(fast or {})).items()
+    fast = dict(fast or {})
+    if fast.get("bf16") is None and resolve_device(device).type == "cuda":
+        fast["bf16"] = True                                            # what training would do on this device
+    overrides = {k: v for k, v in dict(steps=steps, batch_size=batch_size, lr=lr, **fast).items()
                  if v is not None}
     overrides = {**entry.train_overrides.get(model_name, {}), **overrides}
     train = {k: v for k, v in asdict(entry.train_config(seed=seed, **overrides)).items()
@@ -124,7 +129,7 @@ def train_and_evaluate(model_name, profile="cpu", dataset=None, out=None, seed=0
     if not context.main:                                               # rank 0 fetches the data first:
         context.barrier()                                              # downloads are not atomic
     record = plan(model_name, profile, dataset, seed, steps, batch_size, lr, eval_images, size, label, context.world,
-                  fast)
+                  fast, device)
     out = Path(out) if out is not None else run_folder(record)
     done = None if retrain else finished(out, record)
     if done is None:                                                   # a finished run needs no data

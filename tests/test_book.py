@@ -174,27 +174,36 @@ def test_stage_picks_the_highest_complete_profile_and_labels_each_page(sandbox, 
 def test_tables_keep_papers_apart_and_mark_bounds(tmp_path):
     paper = {"value": 3.14, "metric": "bpd", "dataset": "cifar10", "cite": "vandenoord2016pixelrnn"}
     runs = [{"model": "pixelcnn", "dataset": "fashion_mnist", "test_bpd": 3.01234, "bound": "exact",
+             "eval_images": 10000, "params": 118080,
              "train_images": 80000, "wallclock_s": 900.0, "paper": paper},
             {"model": "grayscale_pixelcnn", "dataset": "colored_fashion_mnist", "test_bpd": 2.5, "bound": "upper",
-             "train_images": 100, "wallclock_s": 60.0, "paper": None},
+             "eval_images": 1000, "train_images": 100, "wallclock_s": 60.0, "paper": None},
             {"model": "igpt", "label": "palette 16", "dataset": "colored_fashion_mnist", "test_bpd": 0.777,
-             "bound": "palette", "train_images": 100, "wallclock_s": 60.0, "paper": None}]
-    folder = tmp_path / "cpu" / "pixelcnn"
-    folder.mkdir(parents=True)
-    (folder / "metrics.json").write_text(json.dumps({"chapter": "pixelcnn", "profile": "cpu", "commit": "0123456789",
-                                                     "device": "cpu: x", "runs": runs}))
+             "bound": "palette", "eval_images": 2000, "train_images": 100, "wallclock_s": 60.0, "paper": None}]
+    smoke = [{"model": "pixelcnn", "dataset": "digits", "test_bpd": 2.2, "bound": "exact", "eval_images": 297,
+              "train_images": 4800, "wallclock_s": 3.0, "paper": paper}]
+    for profile, found in (("cpu", runs), ("smoke", smoke)):
+        folder = tmp_path / profile / "pixelcnn"
+        folder.mkdir(parents=True)
+        (folder / "metrics.json").write_text(json.dumps({"chapter": "pixelcnn", "profile": profile,
+                                                         "commit": "0123456789", "device": "cpu: x (2 threads)",
+                                                         "runs": found}))
     rows = results.write_tables(tmp_path)
-    assert len(rows) == 3
+    assert len(rows) == 4
     md = (tmp_path / "tables" / "bpd.md").read_text()
-    bpd_table, palette_table = md.split("palette-space bits per sub-pixel (not a bpd)")
-    assert "0.777" not in bpd_table and "| igpt (palette 16) | colored_fashion_mnist | cpu | 0.777 |" in palette_table
-    assert "| pixelcnn | fashion_mnist | cpu | 3.012 | 80,000 | 15.0 min | cpu: x | 0123456 | 3.14 (cifar10) [vandenoord2016pixelrnn] |" in md
-    assert "| ≤ 2.500 |" in md
+    assert md.index("## `cpu` profile") < md.index("## `smoke` profile")          # cpu first, smoke last
+    cpu_part = md[: md.index("## `smoke` profile")]
+    bpd_table, palette_table = cpu_part.split("palette-space bits per sub-pixel (not a bpd)")
+    assert "0.777" not in bpd_table and "| igpt (palette 16) | colored_fashion_mnist | 0.777 | first 2,000 |" in palette_table
+    assert ("| pixelcnn | fashion_mnist | 3.012 | 10,000 | 80,000 | 118,080 | 15.0 min | 2 CPU threads | 0123456 "
+            "| 3.14 (cifar10) [vandenoord2016pixelrnn] |") in md
+    assert "| ≤ 2.500 | first 1,000 |" in md and "| 2.200 | 297 |" in md         # the whole digits split
     csv = (tmp_path / "tables" / "bpd.csv").read_text().splitlines()
-    assert csv[0].startswith("model,variant,conditional,dataset,profile,test_bpd,bound")
+    assert csv[0].startswith("model,variant,conditional,dataset,profile,test_bpd,bound,eval_images,test_images")
     palette_row = next(line for line in csv if line.startswith("igpt,"))
     assert csv[0].endswith(",palette_bits_per_subpixel")
-    assert palette_row.startswith("igpt,palette 16,False,colored_fashion_mnist,cpu,,palette,") and palette_row.endswith(",0.77700")
+    assert palette_row.startswith("igpt,palette 16,False,colored_fashion_mnist,cpu,,palette,2000,"
+                                  "\"first 2,000\"") and palette_row.endswith(",0.77700")
     tex = (tmp_path / "tables" / "bpd.tex").read_text()
     assert "0.777" not in tex
     assert r"\cite{vandenoord2016pixelrnn}" in tex and r"$\leq$ 2.500" in tex and r"fashion\_mnist" in tex

@@ -226,3 +226,14 @@ def test_a_killed_chapter_run_continues_when_run_again(tmp_path):
     assert again.wait(timeout=300) == 0, again.stderr.read()
     a, b = json.loads(straight.stdout.read()), json.loads(again.stdout.read())
     assert a["test_bpd"] == b["test_bpd"] and a["history"] == b["history"]
+
+
+def test_bf16_is_resolved_for_the_device_before_the_plan_is_hashed(monkeypatch):
+    """A CPU fp32 run and a GPU bf16 run never share a plan; CPU plans keep their old hashes."""
+    cpu = pb.runs.plan("pixelcnn", "smoke", device="cpu")
+    assert "bf16" not in cpu["train"]
+    monkeypatch.setattr(pb.runs, "resolve_device", lambda device=None: torch.device("cuda"))
+    gpu = pb.runs.plan("pixelcnn", "smoke")
+    assert gpu["train"]["bf16"] is True and pb.runs.plan_hash(gpu) != pb.runs.plan_hash(cpu)
+    fp32 = pb.runs.plan("pixelcnn", "smoke", fast={"bf16": False})
+    assert fp32["train"]["bf16"] is False and pb.runs.plan_hash(fp32) != pb.runs.plan_hash(gpu)
