@@ -35,8 +35,9 @@ REPOSITORY = "pixelbook/pixelbook"           # GitHub owner/name; _config.yml sa
 BRANCH = "main"
 # The book's chapter order (as in _toc.yml); a chapter exists once book/<slug>.md does.
 CHAPTERS = ["foundations", "pixelcnn", "pixelrnn", "gated_pixelcnn", "pixelcnn_pp", "fast_sampling",
-            "auxiliary", "imagegpt", "results"]
+            "auxiliary", "imagegpt", "leaderboard", "results"]
 WEIGHTS_LIMIT = 16 * 2**20                   # committed beside the results when at most this big
+FINISHED_RUNS = "finished_runs.json"         # the runs of a chapter still running (or killed), as they land
 
 
 def chapters() -> list[str]:
@@ -83,19 +84,26 @@ class Chapter:
         return profiles.get(self.slug, self.profile)
 
     def _read_previous(self) -> dict:
-        try:
-            return {r.get("plan_hash"): r for r in json.loads((self.out / "metrics.json").read_text())["runs"]}
-        except (OSError, ValueError, KeyError):
-            return {}
+        """The runs this folder already holds: the last finished chapter's, and those a chapter
+        killed part-way through finished (``finished_runs.json``, committed as they land)."""
+        previous = {}
+        for name, read in (("metrics.json", lambda m: m["runs"]), (FINISHED_RUNS, lambda m: list(m.values()))):
+            try:
+                previous.update({r.get("plan_hash"): r for r in read(json.loads((self.out / name).read_text()))})
+            except (OSError, ValueError, KeyError, AttributeError, TypeError):
+                pass
+        return previous
 
-    def train(self, model_name, label=None, dataset=None, progress=True, **size):
+    def train(self, model_name, label=None, dataset=None, progress=True, seed=None, **size):
         """(evaluation model, run entry). Reuses, in order: this folder's committed weights for the
         same plan, a finished run folder of the same plan, else trains. ``label`` and ``size``
-        make a variant (an ablation); ``dataset`` replaces the profile's."""
-        options = dict(self.overrides, dataset=dataset, size=size or None, label=label)
+        make a variant (an ablation); ``dataset`` replaces the profile's; ``seed`` (default 0)
+        names the files too."""
+        options = dict(self.overrides, dataset=dataset, size=size or None, label=label, chapter=self.slug,
+                       **({"seed": seed} if seed is not None else {}))
         record = runs.plan(model_name, self.profile, **options)
         key = runs.plan_hash(record)
-        name = runs.run_name(model_name, label)
+        name = runs.run_name(model_name, label, seed)
         weights = self.out / f"{name}.safetensors"
         if not self.retrain and key in self.previous and weights.is_file():
             model, _ = load_model(weights)
@@ -110,6 +118,8 @@ class Chapter:
                 write_atomic(weights, (done.out / "weights.safetensors").read_bytes())
             for figure in ("samples", "curve"):
                 write_atomic(self.out / f"{name}_{figure}.png", (done.out / f"{figure}.png").read_bytes())
+            self.previous[key] = run
+            write_json(self.out / FINISHED_RUNS, {k: r for k, r in self.previous.items() if k})
         self.runs = [r for r in self.runs if r.get("plan_hash") != key] + [run]
         return model, run
 
@@ -130,6 +140,7 @@ class Chapter:
         metrics = {**self.provenance, "wallclock_s": round(time.time() - self.started, 1),
                    **(extra or {}), "runs": self.runs}
         write_json(self.out / "metrics.json", metrics)
+        (self.out / FINISHED_RUNS).unlink(missing_ok=True)               # metrics.json holds them all now
         return metrics
 
 

@@ -242,3 +242,41 @@ def bpd_bars(rows, ax=None, title=None):
     ax.set_title(title or "every run, one bar each", fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
     return ax.figure
+
+
+def leaderboard_curves(runs, title=None):
+    """Held-out bits/dim during training, every family on one figure: against training images
+    seen (left) and against CPU-seconds (right). One line per run, one colour per family."""
+    fig, (by_images, by_seconds) = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+    families = list(dict.fromkeys(r["model"] for r in runs))
+    for run in runs:
+        colour = f"C{families.index(run['model'])}"
+        steps, images, seconds, bpd = zip(*run["curve"])
+        threads = run.get("threads") or 1
+        style = dict(color=colour, marker="o", markersize=3, linestyle="-" if run["seed"] == 0 else "--")
+        label = f"{run['model']} (seed {run['seed']})"
+        by_images.plot(images, bpd, label=label, **style)
+        by_seconds.plot([s * threads for s in seconds], bpd, **style)
+    by_images.set_xlabel("training images seen")
+    by_seconds.set_xlabel("CPU-seconds of training (seconds x threads)")
+    by_images.set_ylabel(f"held-out bits/dim (first {runs[0]['curve_images']:,} test images)")
+    by_seconds.set_xscale("log")
+    by_seconds.xaxis.set_minor_formatter(plt.NullFormatter())
+    by_images.legend(fontsize=6, ncol=2)
+    fig.suptitle(title or "the leaderboard's training curves", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def images_per_second(rows, title=None):
+    """Training images per second of each family (the mean over its seeds)."""
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.barh([r["model"] for r in rows], [r["images_per_s"] for r in rows], color="C2")
+    for k, r in enumerate(rows):
+        ax.annotate(f"{r['images_per_s']:.0f}", (r["images_per_s"], k), va="center", fontsize=7,
+                    xytext=(3, 0), textcoords="offset points")
+    ax.invert_yaxis()
+    ax.set_xlabel("training images per second")
+    ax.set_title(title or "training speed", fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -32,10 +32,14 @@ class Profile:
     samples: int = 16
     colour_dataset: str | None = None  # a chapter's second, RGB dataset (PixelCNN++)
     train_overrides: dict = field(default_factory=dict)   # model name -> TrainConfig fields of its own
+    seeds: tuple = (0,)               # the seeds a chapter trains each model with (the leaderboard: several)
+    curve_every: int | None = None    # held-out bits/dim every N steps during training (the leaderboard's curves)
+    curve_images: int = 1000          # that held-out set: the first N test images
 
     def train_config(self, seed=0, **overrides) -> TrainConfig:
         config = TrainConfig(steps=self.steps, batch_size=self.batch_size, lr=self.lr, warmup=self.warmup,
-                             ema=self.ema, checkpoint_every=self.checkpoint_every, seed=seed)
+                             ema=self.ema, checkpoint_every=self.checkpoint_every, seed=seed,
+                             curve_every=self.curve_every)
         return replace(config, **overrides)
 
 
@@ -181,6 +185,38 @@ ENTRIES = {
     ("imagegpt", "paper"): Profile(
         dataset="cifar10", colour_dataset="cifar10", steps=500_000, batch_size=32, lr=1e-3, warmup=5000,
         checkpoint_every=2000, ema=0.9995, models={"igpt": dict(width=512, layers=24, heads=8)}),
+    # The leaderboard: the exact families at one budget. Same data and data order (a function of seed
+    # and step), the same optimizer, schedule and EMA rule, parameter counts within 1.5x of each other,
+    # two seeds each, scored on the whole test split; the curve is measured on the first 1,000 test
+    # images. cpu: 469 steps x 64 = 30,016 training images per run; the sizes are set by the Diagonal
+    # BiLSTM's cost, the slowest family per parameter (one layer already sees the whole past).
+    ("leaderboard", "smoke"): Profile(
+        dataset="digits", steps=60, batch_size=32, lr=3e-3, warmup=10, ema=0.99, checkpoint_every=30,
+        seeds=(0, 1), curve_every=12, curve_images=100,
+        models={"pixelcnn": dict(hidden=8, layers=2, output_hidden=16),
+                "row_lstm": dict(hidden=8, layers=1, output_hidden=16),
+                "diagonal_bilstm": dict(hidden=8, layers=1, output_hidden=16),
+                "gated_pixelcnn": dict(channels=8, layers=2, output_hidden=16),
+                "pixelcnn_pp": dict(filters=4, resnets=1, mixtures=3, downsamples=1),
+                "igpt": dict(width=12, layers=1, heads=2)}),
+    ("leaderboard", "cpu"): Profile(
+        dataset="fashion_mnist", steps=469, batch_size=64, lr=2e-3, warmup=30, ema=0.995, checkpoint_every=47,
+        seeds=(0, 1), curve_every=94, curve_images=1000,
+        models={"pixelcnn": dict(hidden=24, layers=5, output_hidden=64),
+                "row_lstm": dict(hidden=32, layers=1, output_hidden=64),
+                "diagonal_bilstm": dict(hidden=32, layers=1, output_hidden=64),
+                "gated_pixelcnn": dict(channels=24, layers=4, output_hidden=64),
+                "pixelcnn_pp": dict(filters=10, resnets=1, mixtures=10, downsamples=2),
+                "igpt": dict(width=32, layers=2, heads=2)}),
+    ("leaderboard", "gpu"): Profile(
+        dataset="fashion_mnist", steps=4000, batch_size=64, lr=1e-3, warmup=200, ema=0.999, checkpoint_every=500,
+        seeds=(0, 1), curve_every=500, curve_images=1000,
+        models={"pixelcnn": dict(hidden=56, layers=8, output_hidden=128),
+                "row_lstm": dict(hidden=64, layers=2, output_hidden=128),
+                "diagonal_bilstm": dict(hidden=64, layers=2, output_hidden=128),
+                "gated_pixelcnn": dict(channels=48, layers=8, output_hidden=128),
+                "pixelcnn_pp": dict(filters=20, resnets=2, mixtures=10, downsamples=2),
+                "igpt": dict(width=96, layers=3, heads=4)}),
 }
 
 # The palette size of each profile's palette variant (iGPT: 512 colours).

@@ -63,6 +63,8 @@ def format_bpd(row) -> str:
 
 
 def format_model(row) -> str:
+    if row.get("chapter") == "leaderboard":                            # one family, several seeds
+        return f"{row['model']} (leaderboard, seed {row.get('seed', 0)})"
     return row["model"] + (f" ({row['label']})" if row.get("label") else "")
 
 
@@ -203,4 +205,94 @@ def write_tables(results_dir=None) -> list[dict]:
                  "comparison.\n\n" + markdown_tables(rows))
     write_atomic(tables / "bpd.csv", csv_table(rows))
     write_atomic(tables / "bpd.tex", latex_table(rows))
+    write_leaderboard(results_dir)
     return rows
+
+
+# -- the leaderboard -----------------------------------------------------------------------------
+
+def cpu_seconds(run) -> float:
+    """Training seconds times the CPU threads it ran on (a GPU run counts its seconds)."""
+    return run["wallclock_s"] * (run.get("threads") or 1)
+
+
+def leaderboard(runs) -> list[dict]:
+    """One row per family from the leaderboard's runs: each seed's test bpd, their mean and
+    spread (max - min), parameters, training images/s and CPU-seconds; best mean first. A
+    family's ``separated_from_next`` is False when its seeds' range overlaps the next family's."""
+    families = {}
+    for run in runs:
+        families.setdefault(run["model"], []).append(run)
+    rows = []
+    for model, found in families.items():
+        found = sorted(found, key=lambda r: r["seed"])
+        values = [r["test_bpd"] for r in found]
+        rows.append({"model": model, "params": found[0]["params"], "seeds": {r["seed"]: r["test_bpd"] for r in found},
+                     "mean": sum(values) / len(values), "spread": max(values) - min(values),
+                     "low": min(values), "high": max(values),
+                     "images_per_s": sum(r["train_images"] / r["wallclock_s"] for r in found) / len(found),
+                     "cpu_s": sum(cpu_seconds(r) for r in found), "eval_images": found[0]["eval_images"],
+                     "train_images": found[0]["train_images"], "dataset": found[0]["dataset"],
+                     "test_images": test_images(found[0])})
+    rows.sort(key=lambda r: r["mean"])
+    for better, worse in zip(rows, rows[1:]):
+        better["separated_from_next"] = better["high"] < worse["low"]
+    return rows
+
+
+LEADERBOARD_COLUMNS = ["rank", "model", "parameters", "test bpd per seed", "mean", "spread (max - min)",
+                       "test images", "train images", "images/s", "CPU-min"]
+
+
+def leaderboard_cells(rank, row) -> list[str]:
+    seeds = ", ".join(f"{v:.3f} (seed {s})" for s, v in sorted(row["seeds"].items()))
+    return [str(rank), row["model"], f"{row['params']:,}", seeds, f"{row['mean']:.3f}", f"{row['spread']:.3f}",
+            row["test_images"], f"{row['train_images']:,}", f"{row['images_per_s']:.0f}", f"{row['cpu_s'] / 60:.1f}"]
+
+
+def leaderboard_markdown(rows) -> str:
+    lines = ["| " + " | ".join(LEADERBOARD_COLUMNS) + " |", "|" + "---|" * len(LEADERBOARD_COLUMNS)]
+    lines += ["| " + " | ".join(leaderboard_cells(k, r)) + " |" for k, r in enumerate(rows, 1)]
+    return "\n".join(lines) + "\n"
+
+
+def leaderboard_csv(rows) -> str:
+    import csv
+    import io
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["rank", "model", "dataset", "params", "seeds", "test_bpd_per_seed", "mean_bpd", "spread_bpd",
+                     "eval_images", "train_images", "images_per_s", "cpu_seconds"])
+    for k, r in enumerate(rows, 1):
+        writer.writerow([k, r["model"], r["dataset"], r["params"], " ".join(map(str, sorted(r["seeds"]))),
+                         " ".join(f"{v:.5f}" for _, v in sorted(r["seeds"].items())), f"{r['mean']:.5f}",
+                         f"{r['spread']:.5f}", r["eval_images"], r["train_images"], f"{r['images_per_s']:.1f}",
+                         f"{r['cpu_s']:.0f}"])
+    return buffer.getvalue()
+
+
+def leaderboard_latex(rows) -> str:
+    lines = [r"\begin{tabular}{rlrlrrlrrr}", r"\toprule", " & ".join(LEADERBOARD_COLUMNS) + r" \\", r"\midrule"]
+    lines += [" & ".join(latex_escape(c) for c in leaderboard_cells(k, r)) + r" \\" for k, r in enumerate(rows, 1)]
+    return "\n".join(lines + [r"\bottomrule", r"\end{tabular}"]) + "\n"
+
+
+def write_leaderboard(results_dir=None) -> list[str]:
+    """results/tables/leaderboard-<profile>.{md,csv,tex} for every profile with a finished leaderboard."""
+    results_dir = Path(results_dir or REPO / "results")
+    written = []
+    for path in sorted(results_dir.glob("*/leaderboard/metrics.json")):
+        metrics = json.loads(path.read_text())
+        rows = leaderboard(metrics.get("runs", []))
+        if not rows:
+            continue
+        profile, tables = metrics["profile"], results_dir / "tables"
+        write_atomic(tables / f"leaderboard-{profile}.md",
+                     f"# Leaderboard, `{profile}` profile\n\nThe exact families at one budget on {rows[0]['dataset']}: "
+                     f"{rows[0]['train_images']:,} training images per run, the same data order, optimizer, "
+                     f"schedule and EMA rule, scored on {rows[0]['test_images']} test images. Best mean first; "
+                     f"the spread is max - min over the seeds.\n\n" + leaderboard_markdown(rows))
+        write_atomic(tables / f"leaderboard-{profile}.csv", leaderboard_csv(rows))
+        write_atomic(tables / f"leaderboard-{profile}.tex", leaderboard_latex(rows))
+        written.append(profile)
+    return written

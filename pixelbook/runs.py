@@ -24,7 +24,7 @@ import torch
 
 from . import data, distributed, models, plots, profiles
 from .checkpoint import load_model, save_weights
-from .errors import CheckpointError
+from .errors import CheckpointError, UnknownNameError
 from .papers import paper_result
 from .files import folder_lock, provenance, resolve_device, runs_root, write_json
 from .train import EMA_RULE, OPTIONAL, TRAINING_VERSION, TrainConfig, checkpoints, evaluate, train
@@ -49,14 +49,22 @@ def numerics(model_name, image_shape, levels, size) -> str:
 
 
 def plan(model_name, profile="cpu", dataset=None, seed=0, steps=None, batch_size=None, lr=None,
-         eval_images=None, size=None, label=None, processes=1, fast=None, device=None) -> dict:
+         eval_images=None, size=None, label=None, processes=1, fast=None, device=None, chapter=None) -> dict:
     """Everything that determines a run's numbers, as plain JSON-able data. ``size`` overrides
     some of the profile's size knobs (an ablation), and ``label`` names such a variant.
     ``processes`` > 1 (torchrun) multiplies the global batch, so it is part of the plan, as are
     the fast-path options in ``fast`` (bf16 moves the numbers). bf16's default is resolved for
     ``device`` first (on for CUDA, off on the CPU), so a CPU fp32 run and a GPU bf16 run never
-    share a plan; fp32, the CPU's default, stays out of the plan as before."""
-    chapter, entry = profiles.for_model(model_name, profile)
+    share a plan; fp32, the CPU's default, stays out of the plan as before. ``chapter`` picks the
+    profile entry when several chapters train the model (the leaderboard); by default, the
+    chapter of the model's family."""
+    if chapter is None:
+        chapter, entry = profiles.for_model(model_name, profile)
+    else:
+        entry = profiles.get(chapter, profile)
+        if model_name not in entry.models:
+            raise UnknownNameError(f"the {profile!r} profile of chapter {chapter} trains no {model_name}; "
+                                   f"it trains: {', '.join(entry.models)}")
     dataset = dataset or entry.dataset
     test_set = data.load(dataset, "test", levels=entry.levels)        # its shape and levels; cached
     size = {**entry.models[model_name], **(size or {})}
@@ -77,7 +85,7 @@ def plan(model_name, profile="cpu", dataset=None, seed=0, steps=None, batch_size
               "numerics": numerics(model_name, test_set.image_shape, test_set.levels, size),
               "training": TRAINING_VERSION, "dataset": dataset, "levels": entry.levels, "train": train,
               "eval_images": eval_images if eval_images is not None else entry.eval_images,
-              "samples": entry.samples}
+              "samples": entry.samples, **({"curve_images": entry.curve_images} if train.get("curve_every") else {})}
     return json.loads(json.dumps(record))                              # tuples as lists, as config.json reads back
 
 
@@ -89,9 +97,11 @@ def run_folder(record: dict) -> Path:
     return runs_root() / record["profile"] / f"{record['model']}-{record['dataset']}-{plan_hash(record)}"
 
 
-def run_name(model_name, label=None) -> str:
-    """'pixelcnn_pp', or 'pixelcnn_pp-no-U-net' for a labelled variant: file names in results/."""
-    return model_name if label is None else f"{model_name}-{'-'.join(label.split())}"
+def run_name(model_name, label=None, seed=None) -> str:
+    """'pixelcnn_pp', 'pixelcnn_pp-no-shortcuts' for a labelled variant, 'pixelcnn-seed-1' for a
+    chosen seed: file names in results/."""
+    name = model_name if label is None else f"{model_name}-{'-'.join(label.split())}"
+    return name if seed is None else f"{name}-seed-{seed}"
 
 
 def read_config(path: Path) -> dict:
@@ -120,7 +130,7 @@ class Run:
 
 def train_and_evaluate(model_name, profile="cpu", dataset=None, out=None, seed=0, resume=False, steps=None,
                        batch_size=None, lr=None, eval_images=None, device=None, progress=True,
-                       retrain=False, size=None, label=None, fast=None) -> Run:
+                       retrain=False, size=None, label=None, fast=None, chapter=None) -> Run:
     """Train, evaluate and sample one model into ``out`` (default: the plan's run folder).
     A finished run of the same plan is reused unless ``retrain``. Under ``torchrun`` this is one
     rank of a data-parallel job (``pixelbook.distributed``): ``batch_size`` is per rank, and rank
@@ -129,12 +139,14 @@ def train_and_evaluate(model_name, profile="cpu", dataset=None, out=None, seed=0
     if not context.main:                                               # rank 0 fetches the data first:
         context.barrier()                                              # downloads are not atomic
     record = plan(model_name, profile, dataset, seed, steps, batch_size, lr, eval_images, size, label, context.world,
-                  fast, device)
+                  fast, device, chapter)
     out = Path(out) if out is not None else run_folder(record)
     done = None if retrain else finished(out, record)
     if done is None:                                                   # a finished run needs no data
         train_set = data.load(record["dataset"], "train", levels=record["levels"])
-        test_set = data.load(record["dataset"], "test", levels=record["levels"]).subset(record["eval_images"])
+        full_test = data.load(record["dataset"], "test", levels=record["levels"])
+        test_set = full_test.subset(record["eval_images"])
+        curve_set = full_test.subset(record["curve_images"]) if record.get("curve_images") else None
     if context.main:
         context.barrier()
     if done is not None:
@@ -161,18 +173,21 @@ def train_and_evaluate(model_name, profile="cpu", dataset=None, out=None, seed=0
         model = models.create(model_name, train_set.image_shape, train_set.levels, **record["size"]).to(device)
         model.prepare(train_set.images, seed)
         result, eval_model = train(model, train_set, TrainConfig(**record["train"]), out, resume=resume,
-                                   progress=progress, context=context)
+                                   progress=progress, context=context, curve_set=curve_set)
         test = evaluate(eval_model, test_set, progress=progress, context=context)
         run = {
             "model": model_name, "dataset": record["dataset"], "split": "test",
             "image_shape": list(train_set.image_shape), "levels": train_set.levels, "test_bpd": test["bpd"],
             "bound": model.bound, "parts": test["parts"], "eval_images": test["images"],
+            "test_split_images": len(full_test),
             "train_steps": result.steps,
             "train_images": result.images, "wallclock_s": round(result.wallclock_s, 1),
             "images_per_s": round(result.images / result.wallclock_s, 1) if result.wallclock_s else None,
             "seed": seed, "threads": torch.get_num_threads() if device.type == "cpu" else None,
             "params": model.num_params(), "size": model.config["size"], "numerics": record["numerics"],
-            "history": result.history, "label": label, "conditional": model.num_classes is not None,
+            "history": result.history,
+            **({"curve": result.curve, "curve_images": len(curve_set)} if curve_set is not None else {}),
+            "label": label, "conditional": model.num_classes is not None,
             "paper": paper_result(model_name) if label is None else None,
             **({"processes": context.world} if context.world > 1 else {}),
         }

@@ -42,6 +42,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     lr_decay: float | None = None     # instead of the cosine: lr * lr_decay**(steps after warm-up), per iteration
     hflip: bool = False               # augment: each training image mirrored left-right with probability 1/2
+    curve_every: int | None = None    # held-out bits/dim of the evaluation weights every N steps (and at the end)
     checkpoint_every: int = 500
     log_every: int = 10
     seed: int = 0
@@ -54,7 +55,8 @@ class TrainConfig:
 # The fast path's defaults: a plan leaves them out, so runs from before they existed keep their hashes.
 FAST_PATH = {f.name: f.default for f in fields(TrainConfig) if f.name in ("bf16", "channels_last", "compile")}
 # Every option a plan leaves out at its default, for the same reason (the fast path, and options added later).
-OPTIONAL = {**FAST_PATH, **{f.name: f.default for f in fields(TrainConfig) if f.name in ("lr_decay", "hflip")}}
+OPTIONAL = {**FAST_PATH, **{f.name: f.default for f in fields(TrainConfig)
+                            if f.name in ("lr_decay", "hflip", "curve_every")}}
 
 
 @dataclass
@@ -63,6 +65,7 @@ class TrainResult:
     images: int
     wallclock_s: float                # time spent in training steps, summed over resumes
     history: list = field(default_factory=list)   # [(step, train bpd averaged since last log)]
+    curve: list = field(default_factory=list)     # [(step, images, training seconds, held-out bpd)]
 
 
 EMA_RULE = "min(decay, (1+n)/(10+n))"     # named in the plans of runs that average, see ema_with_warmup
@@ -137,7 +140,7 @@ class LogLikelihood(torch.nn.Module):
 class Trainer:
     """Owns the optimisation state of one run, so saving and resuming are two small methods."""
 
-    def __init__(self, model, images, labels, config: TrainConfig, out_dir=None, context=None):
+    def __init__(self, model, images, labels, config: TrainConfig, out_dir=None, context=None, curve_set=None):
         context = context or Context()
         self.model, self.images, self.labels, self.config = model, images, labels, config
         self.out_dir = Path(out_dir) if out_dir is not None else None
@@ -153,7 +156,10 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(config))
         self.ema = (AveragedModel(model, avg_fn=ema_with_warmup(config.ema), use_buffers=True)
                     if config.ema else None)
-        self.step, self.wallclock, self.history = 0, 0.0, []
+        self.step, self.wallclock, self.history, self.curve = 0, 0.0, [], []
+        self.curve_set = curve_set
+        if config.curve_every and curve_set is None:
+            raise InputError("curve_every needs a held-out set to measure the curve on")
         self.running = (0.0, 0)                                        # loss sum and count since the last log
 
     @property
@@ -174,6 +180,7 @@ class Trainer:
             save_weights(self.ema.module, tmp / "ema.safetensors", extra={"step": self.step})
         save_trainer_state({
             "step": self.step, "wallclock": self.wallclock, "history": self.history, "running": self.running,
+            "curve": self.curve,
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "ema_n_averaged": self.ema.n_averaged if self.ema is not None else None,
             "rng": _rng_state(), "config": asdict(self.config),
@@ -205,6 +212,7 @@ class Trainer:
         _set_rng_state(state["rng"])
         self.step, self.wallclock, self.history = state["step"], state["wallclock"], state["history"]
         self.running = tuple(state["running"])
+        self.curve = state.get("curve", [])
         return True
 
     # -- the loop --------------------------------------------------------------------------
@@ -263,18 +271,29 @@ class Trainer:
                     self.running = (0.0, 0)
                 self.wallclock += time.perf_counter() - start
                 bar.update(1)
+                every = config.curve_every
+                if every and (self.step % every == 0 or self.step == config.steps):
+                    self.measure_curve()
                 if self.step % config.checkpoint_every == 0 or self.step == config.steps:
                     self.save()
         finally:
             bar.close()
         images = self.step * config.batch_size * self.world
-        return TrainResult(self.step, images, self.wallclock, self.history)
+        return TrainResult(self.step, images, self.wallclock, self.history, self.curve)
+
+    def measure_curve(self):
+        """Held-out bits/dim of the evaluation weights now, against images seen and training
+        seconds (the time spent measuring is not counted)."""
+        bpd = evaluate(self.eval_model, self.curve_set, progress=False, context=self.context)["bpd"]
+        self.curve.append((self.step, self.step * self.config.batch_size * self.world, round(self.wallclock, 2), bpd))
 
 
-def train(model, train_set, config: TrainConfig, out_dir=None, resume=False, progress=True, context=None):
+def train(model, train_set, config: TrainConfig, out_dir=None, resume=False, progress=True, context=None,
+          curve_set=None):
     """Train ``model`` on an :class:`pixelbook.data.ImageSet`; returns (TrainResult, eval model).
-    ``context`` (``pixelbook.distributed``) makes it one rank of a data-parallel job."""
-    trainer = Trainer(model, train_set.images, train_set.labels, config, out_dir, context)
+    ``context`` (``pixelbook.distributed``) makes it one rank of a data-parallel job; ``curve_set``
+    is the held-out set of ``config.curve_every``."""
+    trainer = Trainer(model, train_set.images, train_set.labels, config, out_dir, context, curve_set)
     if resume:
         trainer.resume()
     result = trainer.run(progress)
