@@ -26,7 +26,7 @@ tables: venv
 
 html: venv
 	$(PY) -m pixelbook stage $(if $(strip $(PROFILE)),--profile $(strip $(PROFILE)))
-	$(VENV)/bin/jupyter-book build . --quiet
+	$(VENV)/bin/jupyter-book build _staged --path-output . --quiet
 	@echo "the book: _build/html/index.html"
 
 # Serve _build/html on localhost, load pages in headless Chromium, save screenshots.

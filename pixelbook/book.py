@@ -9,7 +9,8 @@ Inside a chapter notebook::
 
 From the shell, ``python -m pixelbook run CHAPTER --profile P`` executes ``book/CHAPTER.md``
 (jupytext) with papermill into ``results/P/CHAPTER/``; ``stage`` then copies one profile's
-executed notebooks into ``_staged/`` with a provenance header, for ``jupyter-book build``.
+executed notebooks into ``_staged/book/`` with a provenance header, beside the book's configuration,
+for ``jupyter-book build _staged``.
 """
 
 import ast
@@ -265,10 +266,12 @@ def has_profiles(slug) -> bool:
 
 
 def default_book_profile() -> str:
-    """The highest profile that has results for every chapter that has profiles."""
+    """The highest profile that at least half of the chapters with profiles have results for
+    (a chapter without it falls back to its own highest, and its page says so)."""
     content = [slug for slug in chapters() if has_profiles(slug)]
-    complete = [p for p in profiles.PROFILES if content and all(has_results(p, slug) for slug in content)]
-    return complete[-1] if complete else "smoke"
+    covering = [p for p in profiles.PROFILES
+                if content and 2 * sum(has_results(p, slug) for slug in content) >= len(content)]
+    return covering[-1] if covering else "smoke"
 
 
 def run_all(profile="smoke", skip_higher=False, retrain=False, progress=True, parameters=None):
@@ -312,7 +315,7 @@ def header_cell(slug, profile, notebook, wanted):
     if profile != wanted and has_profiles(slug):
         note = (f"\n\nThis book was built with the `{wanted}` profile; this chapter has no `{wanted}` results "
                 f"yet, so it shows its highest profile, `{profile}`.")
-    badge = (f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(slug)})"
+    badge = (f"[Open this chapter in Colab]({colab_url(slug)})"    # a plain link: no image from the network
              if slug != "results" else "")
     return nbformat.v4.new_markdown_cell(f"{badge}\n\n```{{admonition}} This page's run\n{' · '.join(parts)}"
                                          f"{note}\n```", metadata={"tags": ["pixelbook-header"]})
@@ -328,7 +331,10 @@ def under_title(first, header) -> list:
 
 
 def stage(profile=None) -> dict:
-    """Copy one profile's executed notebooks to ``_staged/`` with a provenance header.
+    """Lay out the book's sources for ``jupyter-book build _staged``: the configuration, the
+    table of contents and the bibliography, the intro, and one profile's executed notebooks with
+    a provenance header, under ``_staged/book/`` like their sources, so a page's address is
+    ``.../book/pixelcnn.html`` with no build folder in it.
 
     Returns {chapter: profile shown}. Chapters without results of ``profile`` fall back to
     their highest profile, and their header says so."""
@@ -336,7 +342,11 @@ def stage(profile=None) -> dict:
     wanted = profile or default_book_profile()
     profiles.check_profile(wanted)
     shutil.rmtree(STAGED, ignore_errors=True)
-    STAGED.mkdir()
+    (STAGED / "book").mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml", "references.bib"):
+        shutil.copyfile(REPO / name, STAGED / name)
+    intro = BOOK / "intro.md"
+    shutil.copyfile(intro if intro.is_file() else REPO / "book" / "intro.md", STAGED / "book" / "intro.md")
     shown = {}
     for slug in chapters():
         use = wanted if has_results(wanted, slug) else best_profile(slug)
@@ -345,6 +355,6 @@ def stage(profile=None) -> dict:
                                  f"run: python -m pixelbook run {slug} --profile smoke")
         notebook = nbformat.read(RESULTS / use / slug / "executed.ipynb", as_version=4)
         notebook.cells[0:1] = under_title(notebook.cells[0], header_cell(slug, use, notebook, wanted))
-        nbformat.write(notebook, STAGED / f"{slug}.ipynb")
+        nbformat.write(notebook, STAGED / "book" / f"{slug}.ipynb")
         shown[slug] = use
     return shown

@@ -18,7 +18,7 @@ def test_every_design_chapter_that_exists_is_in_the_toc():
     toc = (REPO / "_toc.yml").read_text()
     assert {"foundations", "pixelcnn", "results"} <= set(CHAPTERS)
     for slug in CHAPTERS:
-        assert f"_staged/{slug}" in toc
+        assert f"book/{slug}" in toc
 
 
 @pytest.mark.parametrize("slug", CHAPTERS)
@@ -147,28 +147,30 @@ def write_executed(root, profile, slug, runs=None):
                                                          "device": "cpu: test", "runs": runs}))
 
 
-def test_stage_picks_the_highest_complete_profile_and_labels_each_page(sandbox, monkeypatch):
-    monkeypatch.setattr(book, "has_profiles", lambda slug: slug in ("pixelcnn", "broken"))
+def test_stage_picks_the_highest_profile_of_most_chapters_and_labels_each_page(sandbox, monkeypatch):
+    monkeypatch.setattr(book, "has_profiles", lambda slug: slug in ("pixelcnn", "broken", "other"))
+    monkeypatch.setattr(book, "CHAPTERS", ["foundations", "pixelcnn", "broken", "other", "results"])
     run = {"model": "pixelcnn", "dataset": "fashion_mnist", "test_bpd": 3.1}
     write_executed(sandbox, "smoke", "foundations")
     write_executed(sandbox, "smoke", "pixelcnn", [run])
     write_executed(sandbox, "cpu", "pixelcnn", [run])
     write_executed(sandbox, "smoke", "results")
-    for slug in ("broken",):
+    for slug in ("broken", "other"):
         write_executed(sandbox, "smoke", slug, [])
-    assert book.default_book_profile() == "smoke"        # "broken" has no cpu results
+    assert book.default_book_profile() == "smoke"        # only one of three chapters has cpu results
     write_executed(sandbox, "cpu", "broken", [])
-    assert book.default_book_profile() == "cpu"          # foundations and results have no profiles
+    assert book.default_book_profile() == "cpu"          # two of three; foundations and results have no profiles
     (sandbox / "results" / "cpu" / "broken" / "executed.ipynb").unlink()
     shown = book.stage("cpu")
-    assert shown == {"foundations": "smoke", "pixelcnn": "cpu", "broken": "smoke", "results": "smoke"}
-    staged = nbformat.read(sandbox / "_staged" / "pixelcnn.ipynb", as_version=4)
+    assert shown == {"foundations": "smoke", "pixelcnn": "cpu", "broken": "smoke", "other": "smoke",
+                     "results": "smoke"}
+    staged = nbformat.read(sandbox / "_staged" / "book" / "pixelcnn.ipynb", as_version=4)
     assert staged.cells[0].source == "# pixelcnn" and staged.cells[2].source == "The intro."
     header = staged.cells[1].source
     assert "**Profile:** `cpu`" in header and "fashion_mnist" in header and "`abcdef1`" in header
     assert book.colab_url("pixelcnn") in header
-    assert "has no `cpu` results" in nbformat.read(sandbox / "_staged" / "broken.ipynb", as_version=4).cells[1].source
-    assert "has no" not in nbformat.read(sandbox / "_staged" / "foundations.ipynb", as_version=4).cells[1].source
+    assert "has no `cpu` results" in nbformat.read(sandbox / "_staged" / "book" / "broken.ipynb", as_version=4).cells[1].source
+    assert "has no" not in nbformat.read(sandbox / "_staged" / "book" / "foundations.ipynb", as_version=4).cells[1].source
 
 
 def test_tables_keep_papers_apart_and_mark_bounds(tmp_path):
