@@ -345,8 +345,10 @@ def stage(profile=None) -> dict:
     (STAGED / "book").mkdir(parents=True)
     for name in ("_config.yml", "_toc.yml", "references.bib"):
         shutil.copyfile(REPO / name, STAGED / name)
-    intro = BOOK / "intro.md"
-    shutil.copyfile(intro if intro.is_file() else REPO / "book" / "intro.md", STAGED / "book" / "intro.md")
+    intro = next((p for p in (BOOK / "intro.md", REPO / "book" / "intro.md") if p.is_file()), None)
+    if intro is None:
+        raise PixelbookError(f"the book has no intro: {BOOK / 'intro.md'} is missing")
+    shutil.copyfile(intro, STAGED / "book" / "intro.md")
     shown = {}
     for slug in chapters():
         use = wanted if has_results(wanted, slug) else best_profile(slug)

@@ -122,19 +122,25 @@ ENTRIES = {
     # Every factor is a PixelCNN++ (section 3.3); f_w is one unshifted flow of gated blocks whose
     # depth and resampling positions are knobs. Below the paper profile the sizes are ours: the
     # Pyramid's stages keep the paper's shape (no down- or upsampling) with fewer blocks (the
-    # paper: 3), and f_w keeps its down-up-up shape with fewer blocks (the paper: 15).
+    # paper: 3), and f_w keeps its down-up-up shape with fewer blocks (the paper: 15). The grey
+    # sketch sees every earlier pixel (tests/test_models.py): PixelCNN++'s strided layers leave odd
+    # rows a blind spot unless enough blocks run at full resolution, so smoke and cpu give it one
+    # resolution and the fewest blocks that reach across the image (2 at 8x8, 7 at 28x28), and gpu
+    # 7 per resolution. Block counts are ``resnets`` per pass: a single-resolution PixelCNN++ with
+    # resnets=r has r blocks in its up pass and r in its down pass, per stream.
     ("auxiliary", "smoke"): Profile(
         dataset="digits", colour_dataset="colored_digits", steps=80, batch_size=32, lr=3e-3, warmup=10,
         checkpoint_every=40, ema=0.99,
         models={"grayscale_pixelcnn": dict(filters=8, resnets=1, mixtures=3, downsamples=1, embedding=8,
-                                           embedding_blocks=2),
+                                           embedding_blocks=2, sketch_resnets=2, sketch_downsamples=0),
                 "pyramid_pixelcnn": dict(base=2, filters=8, resnets=1, mixtures=3, embedding=8,
                                          embedding_blocks=3, embedding_down=(1,), embedding_up=(2, 3))}),
     ("auxiliary", "cpu"): Profile(
         dataset="fashion_mnist32", colour_dataset="colored_fashion_mnist", steps=250, batch_size=32, lr=2e-3,
         warmup=50, checkpoint_every=50, ema=0.995, eval_images=1000,
         models={"grayscale_pixelcnn": dict(filters=24, resnets=1, mixtures=5, downsamples=2, embedding=16,
-                                           embedding_blocks=6, embedding_down=(1, 2), embedding_up=(4, 5)),
+                                           embedding_blocks=6, embedding_down=(1, 2), embedding_up=(4, 5),
+                                           sketch_filters=16, sketch_resnets=7, sketch_downsamples=0),
                 "pyramid_pixelcnn": dict(base=4, filters=24, resnets=1, mixtures=5, embedding=16,
                                          embedding_blocks=5, embedding_down=(1,), embedding_up=(3, 4))}),
     ("auxiliary", "gpu"): Profile(
@@ -142,7 +148,7 @@ ENTRIES = {
         warmup=200, checkpoint_every=1000, ema=0.999,
         models={"grayscale_pixelcnn": dict(filters=80, resnets=3, mixtures=10, downsamples=2, dropout=0.5,
                                            embedding=80, embedding_blocks=12, embedding_down=(2, 4),
-                                           embedding_up=(8, 10)),
+                                           embedding_up=(8, 10), sketch_resnets=7),
                 "pyramid_pixelcnn": dict(base=4, filters=64, resnets=3, mixtures=10, dropout=0.5, embedding=64,
                                          embedding_blocks=15, embedding_down=(3,), embedding_up=(9, 12))}),
     # The paper's hyperparameters (sections 3.3, 4.1, 4.2): PixelCNN++ factors with 160 filters and 10
@@ -153,10 +159,15 @@ ENTRIES = {
     # none; the sketch keeps PixelCNN++'s 5 per group; 200 epochs = 156,250 steps. Pyramid (CelebA
     # 128x128 from 8x8): batch 16, decay 0.999995, 100 filters, stages of 3 blocks, a 15-block f_w
     # (down after 3, up after 9 and 12), 60 epochs of ~192,000 images = 720,000 steps.
-    # Still different from the paper: the factors train jointly for one step count (the paper trains
-    # p(X^) 30 epochs and p(X | X^) 200); EMA 0.9995 and gradient clipping at 1 (PixelCNN++'s
-    # reference and this library, the paper names neither); Adam's default betas; no data-dependent
-    # initialisation of the weight norm.
+    # "Blocks" count as the paper seems to: resnets per resolution group, six groups in a U-net with
+    # two downsamplings (3 resolutions, up and down pass), so resnets=4 is "24" and PixelCNN++'s
+    # default 5 is 30 (the paper says 36, which no resnets gives in this count); a single-resolution
+    # stage with resnets=3 has 3 blocks per pass. Still different from the paper: the factors train
+    # jointly for one step count (the paper trains p(X^) 30 epochs and p(X | X^) 200); EMA 0.9995 and
+    # gradient clipping at 1 (PixelCNN++'s reference and this library, the paper names neither);
+    # Adam's default betas; no data-dependent initialisation of the weight norm. At these sizes the
+    # sketch, like PixelCNN++ itself at 32x32 with 5 blocks per resolution, has a small blind spot
+    # on odd rows (288 of 1,024 positions miss up to 9 earlier pixels, from the wiring).
     ("auxiliary", "paper"): Profile(
         dataset="celeba128", colour_dataset="cifar10", steps=156_250, batch_size=64, lr=1e-3, warmup=0,
         checkpoint_every=2000, ema=0.9995,

@@ -87,7 +87,9 @@ def test_images(row) -> str:
             whole = data.test_split_size(row["dataset"])
         except PixelbookError:
             whole = None
-    return f"{n:,}" if whole is not None and n >= whole else f"first {n:,}"
+    if whole is None:                                                  # a split of unknown size: the count
+        return f"{n:,}"
+    return f"{n:,}" if n >= whole else f"first {n:,}"
 
 
 def compact_device(device) -> str:
@@ -241,7 +243,7 @@ def leaderboard(runs) -> list[dict]:
 
 
 LEADERBOARD_COLUMNS = ["rank", "model", "parameters", "test bpd per seed", "mean", "spread (max - min)",
-                       "test images", "train images", "images/s", "CPU-min"]
+                       "test images", "train images", "images/s", "CPU-min (all seeds)"]
 
 
 def leaderboard_cells(rank, row) -> list[str]:

@@ -55,7 +55,8 @@ def plan(model_name, profile="cpu", dataset=None, seed=0, steps=None, batch_size
     ``processes`` > 1 (torchrun) multiplies the global batch, so it is part of the plan, as are
     the fast-path options in ``fast`` (bf16 moves the numbers). bf16's default is resolved for
     ``device`` first (on for CUDA, off on the CPU), so a CPU fp32 run and a GPU bf16 run never
-    share a plan; fp32, the CPU's default, stays out of the plan as before. ``chapter`` picks the
+    share a plan; fp32, the CPU's default, stays out of the plan as before (a GPU plan records
+    ``bf16: true`` now; no GPU run was committed before that change). ``chapter`` picks the
     profile entry when several chapters train the model (the leaderboard); by default, the
     chapter of the model's family."""
     if chapter is None:
@@ -151,10 +152,12 @@ def train_and_evaluate(model_name, profile="cpu", dataset=None, out=None, seed=0
         context.barrier()
     if done is not None:
         return Run(out, done, reused=True)
-    with folder_lock(out) if context.main else contextlib.nullcontext():   # one training process per folder
-        done = None if retrain else finished(out, record)                  # another process finished it meanwhile
-        if done is not None:
-            return Run(out, done, reused=True)
+    # One training process per folder. Rank 0 holds the lock; if it cannot, it exits with one line
+    # and torchrun stops the other ranks, which wait at the next collective.
+    with folder_lock(out) if context.main else contextlib.nullcontext():
+        done = finished(out, record) if context.main and not retrain else None   # finished meanwhile?
+        if context.sum(torch.tensor([float(done is not None)])).item():  # rank 0 decides for every rank
+            return Run(out, done or {}, reused=True)
         device = context.device(resolve_device(device))
         config_file = out / "config.json"
         if config_file.is_file() and read_config(config_file) != record:

@@ -222,7 +222,7 @@ class Trainer:
         x = self.images[idx]
         if self.config.hflip:                                          # a pure function of (seed, step) too
             flip = torch.rand(len(idx), generator=torch.Generator().manual_seed(
-                self.config.seed * 1_000_003 + step + 7_919)) < 0.5
+                self.config.seed * 1_000_003 + step + 7_919 + self.rank * 104_729)) < 0.5   # each rank its own
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)
         x = x.to(self.model.device, non_blocking=True)
         y = self.labels[idx].to(self.model.device) if getattr(self.model, "num_classes", None) else None

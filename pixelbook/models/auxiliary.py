@@ -11,12 +11,15 @@ text of its section 4.1, and the per-level bits/dim of its Table 2 (Pyramid).
 As in the paper's section 3.3, every factor is a PixelCNN++ network (``pixelcnn_pp``):
 
 - **Grayscale PixelCNN**: X^ is the 4-bit greyscale of X. p(X^) is a PixelCNN++ whose output is
-  a 16-way softmax over the grey levels (the paper's one exception to the logistic mixture), so
-  the sketch has no blind spot. p(X | X^) is a PixelCNN++ whose every residual block is biased by
-  an embedding f_w(X^): one flow of gated residual blocks, unshifted, that sees the whole sketch
+  a 16-way softmax over the grey levels (the paper's one exception to the logistic mixture). Unlike
+  the masked PixelCNN it has no wedge-shaped blind spot, and with enough full-resolution blocks
+  it sees every earlier grey pixel (the profiles below the paper's are sized so; the tests check
+  it). p(X | X^) is a PixelCNN++ whose every residual block is biased by an embedding f_w(X^): one
+  flow of gated residual blocks, unshifted, that sees the whole sketch
   (``pixelcnn_pp.ConditionEmbedding``). Its depth (``embedding_blocks``; the paper's CIFAR-10 model
-  uses 24) and its down/upsampling positions are knobs, as is the sketch's depth
-  (``sketch_resnets``, by default the detail's).
+  uses 24) and its down/upsampling positions are knobs, as are the sketch's width, depth and
+  resolutions (``sketch_filters``, ``sketch_resnets``, ``sketch_downsamples``; by default the
+  detail's).
 - **Pyramid PixelCNN**: X^ is X average-pooled 2x, recursively down to a base resolution. Every
   stage, the base included, is a PixelCNN++ without down- or upsampling (the paper: 3 residual
   blocks, ``resnets=3``). Each upscaling stage is conditioned on a deep embedding of the level
@@ -44,15 +47,22 @@ from .staged import StagedModel, halve
 
 @register("grayscale_pixelcnn")
 class GrayscalePixelCNN(StagedModel):
-    def __init__(self, image_shape, levels=256, sketch_levels=16, filters=8, resnets=1, sketch_resnets=None,
-                 mixtures=3, downsamples=1, dropout=0.0, embedding=8, embedding_blocks=2, embedding_down=(),
-                 embedding_up=()):
+    """The sketch's own knobs (``sketch_filters``, ``sketch_resnets``, ``sketch_downsamples``; by
+    default the detail's) let it see every earlier grey pixel at small depth: PixelCNN++'s strided
+    layers leave odd rows a blind spot unless enough blocks run at full resolution (the contract
+    tests measure it), so the smaller profiles give the sketch a single resolution and enough
+    blocks to reach across the image."""
+
+    def __init__(self, image_shape, levels=256, sketch_levels=16, filters=8, resnets=1, mixtures=3, downsamples=1,
+                 dropout=0.0, embedding=8, embedding_blocks=2, embedding_down=(), embedding_up=(), sketch_filters=None,
+                 sketch_resnets=None, sketch_downsamples=None):
         super().__init__(image_shape, levels)
         C, H, W = self.image_shape
         self.sketch_levels = min(sketch_levels, self.levels)
-        self.sketch = PixelCNNpp((1, H, W), self.sketch_levels, filters,
-                                 resnets if sketch_resnets is None else sketch_resnets,
-                                 downsamples=downsamples, dropout=dropout, likelihood="softmax")
+        own = lambda value, default: default if value is None else value    # noqa: E731
+        self.sketch = PixelCNNpp((1, H, W), self.sketch_levels, own(sketch_filters, filters),
+                                 own(sketch_resnets, resnets), downsamples=own(sketch_downsamples, downsamples),
+                                 dropout=dropout, likelihood="softmax")
         self.detail = PixelCNNpp(self.image_shape, levels, filters, resnets, mixtures, downsamples, dropout,
                                  condition_in=1, condition_channels=embedding, condition_levels=self.sketch_levels,
                                  embedding_blocks=embedding_blocks, embedding_down=embedding_down,

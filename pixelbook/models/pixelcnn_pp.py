@@ -180,10 +180,11 @@ class PixelCNNpp(AutoregressiveModel):
         an odd row can miss the first ones of that row, and the first pixel misses the end of the
         row above. The tests check this claim against the real network."""
         H, W = self.image_shape[1:]
-        pixels = torch.eye(H * W).view(H * W, 1, H, W)
-        with torch.no_grad():
-            reach = self.network(pixels, wiring=True)[:, 0, row, col].view(H, W) > 0
-        return sub_pixel_context(self, reach, channel, row, col)
+        if getattr(self, "_reach", None) is None:                      # every output's inputs, in one pass
+            pixels = torch.eye(H * W).view(H * W, 1, H, W)
+            with torch.no_grad():
+                self._reach = self.network(pixels, wiring=True)[:, 0] > 0       # [input pixel, H, W]
+        return sub_pixel_context(self, self._reach[:, row, col].view(H, W), channel, row, col)
 
     def cached_sampler(self, x, y=None, condition=None):
         # Row-incremental: every layer's output row i reads only input rows <= i, so the rows
