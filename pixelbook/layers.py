@@ -225,7 +225,7 @@ class GatedResNet(nn.Module):
         if self.embedding is not None and y is not None:
             c = c + self.embedding(y)[..., None, None]
         if self.condition is not None:
-            c = c + self.condition(h[:, :, : c.shape[2], : c.shape[3]])   # row-incremental inputs: crop
+            c = c + self.condition(h)
         a, b = c.chunk(2, 1)
         return x + a * torch.sigmoid(b)
 

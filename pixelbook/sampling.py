@@ -1,12 +1,20 @@
-"""One autoregressive sampler for every family.
+"""One autoregressive sampler for every family, and the protocol its models implement.
 
 All randomness is drawn up front, one block of uniforms per pixel, so the order in which the
 network is evaluated cannot change the result: the cached and the naive paths consume the same
 numbers and, given the same parameters, return the same integers. Each pixel's values come from
 its likelihood by inverse CDF.
 
+**The protocol.** ``model.sampler(x, y, cache, condition)`` returns a :class:`Sampler`: an object
+that holds whatever one sampling run keeps between steps (a family's per-layer caches, recurrent
+states or keys and values) and exposes one method, ``step(x, i, j, c)``: the distribution
+parameters [B, P] of sub-pixel (c, i, j), given ``x``, which holds every earlier sub-pixel. ``c``
+is the channel, or None when the likelihood draws a whole pixel in one pass. Steps come in raster
+order, channels in turn. :class:`NaiveSampler` is the same interface running the whole network.
+
 ``prefix`` completes images: its rows are given, and sampling starts below them. A cached
-sampler still visits every given pixel (its caches must hold them); the naive one skips them.
+sampler still visits every given pixel (``visits_given``: its caches must hold them); the naive
+one skips them.
 """
 
 import math
@@ -16,6 +24,31 @@ import torch
 
 from .errors import InputError
 from .progress import progress_bar
+
+
+class Sampler:
+    """One incremental sampling run over a batch: its state lives here, between ``step`` calls.
+
+    ``x`` is the batch being filled in (int64 [B, C, H, W]), ``y`` its class labels or None, and
+    ``condition`` the conditioning image or None; the model has checked all three."""
+
+    visits_given = True          # the loop must call ``step`` on given (prefix) pixels too
+
+    def __init__(self, model, x, y=None, condition=None):
+        self.model, self.y, self.condition = model, y, condition
+
+    def step(self, x, i, j, c) -> torch.Tensor:
+        """The parameters of sub-pixel (c, i, j) (c None: the whole pixel), [B, P]."""
+        raise NotImplementedError
+
+
+class NaiveSampler(Sampler):
+    """The whole network for every step: the reference every cached sampler must equal."""
+
+    visits_given = False
+
+    def step(self, x, i, j, c):
+        return self.model(x, self.y, self.condition)[:, :, i, j]
 
 
 def check_request(n, temperature):
@@ -48,21 +81,70 @@ def autoregressive_sample(model, n, y=None, generator=None, cache=True, temperat
         model.check_input(torch.cat([prefix.cpu(), x[:, :, prefix.shape[2]:].cpu()], 2))
         given_rows = prefix.shape[2]
         x[:, :, :given_rows] = prefix.to(device)
-    params_at = model.sampler(x, y, cache=cache, condition=condition)
     passes = range(C) if likelihood.channels_per_pass == 1 else [None]
     was_training = model.training
-    model.eval()
+    model.eval()                                                       # before the sampler freezes anything
     try:
+        sampler = model.sampler(x, y, cache=cache, condition=condition)
         for i in progress_bar(range(H), desc=f"sampling {model.name}", unit="row", enable=progress):
             for j in range(W):
                 for channel in passes:
                     if i < given_rows:                                # a given pixel: only feed the caches
-                        if cache:
-                            params_at(x, i, j)
+                        if sampler.visits_given:
+                            sampler.step(x, i, j, channel)
                         continue
-                    params = params_at(x, i, j)                       # [n, P]
+                    params = sampler.step(x, i, j, channel)           # [n, P]
                     x[:, :, i, j] = likelihood.sample(params, x[:, :, i, j], channel, noise[:, :, i, j],
                                                       temperature, **likelihood_options)
     finally:
         model.train(was_training)
     return x
+
+
+# -- pieces the cached samplers share -------------------------------------------------------
+# A cached step touches one position per layer, a few thousand multiply-adds, so its cost is
+# the per-operation overhead: a convolution call on a one-pixel window costs about 100 us on a
+# CPU, a matrix product a few. The samplers therefore freeze each layer once per run (masks and
+# weight normalisation applied) and read windows out of zero-padded maps.
+
+class Frozen:
+    """A convolution's effective weight [out, in, kh, kw] (and bias) frozen for one sampling run.
+    ``rows`` and ``cols`` keep only the first kernel rows and columns (a causal mask zeroes the
+    rest), so windows are shorter. ``at`` computes one output from its window by one matrix product; ``row`` a whole
+    output row from ``kh`` input rows by one convolution. Maps are best kept channels-last
+    (:func:`cache_map`): a window is then ``kh`` runs of ``kw`` pixels' channels in memory, and
+    copies out fast."""
+
+    def __init__(self, weight, bias=None, rows=None, cols=None):
+        weight = weight.detach()[:, :, :rows, :cols]
+        self.weight, self.bias = weight.contiguous(), None if bias is None else bias.detach()
+        self.kh, self.kw = weight.shape[2:]
+        self.matrix = self.weight.permute(0, 2, 3, 1).flatten(1)       # [out, kh * kw * in], channels last
+
+    @classmethod
+    def of(cls, conv, rows=None, cols=None):
+        """From an ``nn.Conv2d`` (weight norm applied) or a masked one (mask applied)."""
+        mask = getattr(conv, "mask", None)
+        return cls(conv.weight if mask is None else conv.weight * mask, conv.bias, rows, cols)
+
+    def at(self, padded, top, left):
+        """The output whose window starts at (top, left) of a padded map [B, in, H', W']: [B, out]."""
+        window = padded[:, :, top: top + self.kh, left: left + self.kw].permute(0, 2, 3, 1)
+        return torch.nn.functional.linear(window.reshape(len(window), self.matrix.shape[1]), self.matrix, self.bias)
+
+    def vector(self, v):
+        """A 1x1 layer on per-position vectors [B, in] -> [B, out]."""
+        return torch.nn.functional.linear(v, self.matrix, self.bias)
+
+    def row(self, padded, top, stride=1):
+        """One output row from the ``kh`` padded rows starting at ``top``: [B, out, W'']. The
+        windows are unfolded and multiplied at once: a convolution call costs more at this size."""
+        windows = padded[:, :, top: top + self.kh].unfold(3, self.kw, stride)     # [B, in, kh, W'', kw]
+        windows = windows.permute(0, 3, 2, 4, 1).reshape(len(padded), windows.shape[3], self.matrix.shape[1])
+        out = windows @ self.matrix.T
+        return (out if self.bias is None else out + self.bias).transpose(1, 2)
+
+
+def cache_map(batch, channels, rows, cols, like):
+    """A zero map [B, channels, rows, cols] in channels-last memory, for :class:`Frozen` windows."""
+    return torch.zeros(batch, rows, cols, channels, dtype=like.dtype, device=like.device).permute(0, 3, 1, 2)

@@ -27,12 +27,12 @@ def test_kv_cache_gives_the_full_recompute_logits_at_every_step(palette):
     C, H, W = model.image_shape
     x = model.palette[torch.randint(0, 6, (2, H, W))].permute(0, 3, 1, 2) if palette else torch.randint(0, 8, (2, C, H, W))
     full = model(x)                                                    # [B, T*V, H, W]
-    params_at = model.sampler(x, cache=True)
+    sampler = model.sampler(x, cache=True)
     V = model.vocabulary
     steps = 0
     for i, j in itertools.product(range(H), range(W)):
         for token in range(model.tokens_per_pixel):
-            step = params_at(x, i, j)[:, token * V:(token + 1) * V]
+            step = sampler.step(x, i, j, token if model.tokens_per_pixel > 1 else None)[:, token * V:(token + 1) * V]
             torch.testing.assert_close(step, full[:, token * V:(token + 1) * V, i, j], rtol=0, atol=1e-10)
             steps += 1
     assert steps == model.length

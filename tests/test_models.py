@@ -5,6 +5,7 @@ masked-out weight contributes exactly nothing, so "unchanged" means equal to wit
 slack covers the 1-ulp differences between the vectorised and scalar paths of one op).
 """
 
+import inspect
 import itertools
 import math
 
@@ -188,6 +189,63 @@ def test_cached_and_naive_sampling_are_identical_in_float32(name):
     model = pb.models.create(name, (3, 6, 6), 256).eval()
     cached = model.sample(4, generator=torch.Generator().manual_seed(8))
     assert torch.equal(cached, model.sample(4, generator=torch.Generator().manual_seed(8), cache=False))
+
+
+def labels_for(part, batch):
+    return torch.arange(batch) % part.num_classes if part.num_classes else None
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("shape", [(3, 4, 4), (1, 7, 5)])
+def test_every_cached_step_equals_the_whole_network(name, shape):
+    """Teacher-forced through the sampler protocol, each step's parameters equal the whole
+    network's at that pixel (1e-10 in float64): stronger than equal images, which only need the
+    draws not to move. Odd sizes exercise the strided layers' edges. Compared at a pixel's last
+    pass, when every slot of its parameters is fresh (iGPT fills one per token)."""
+    model = build(name, shape, 4, seed=3)
+    generator = torch.Generator().manual_seed(1)
+    for part, condition in parts(model):
+        C, H, W = part.image_shape
+        x = torch.randint(0, part.levels, (2, C, H, W), generator=generator)
+        cond, y = given(condition, 2), labels_for(part, 2)
+        full = part(x, y, cond)
+        sampler = part.sampler(x, y, cache=True, condition=cond)
+        passes = list(range(C)) if part.likelihood.channels_per_pass == 1 else [None]
+        for i, j in itertools.product(range(H), range(W)):
+            for c in passes:
+                params = sampler.step(x, i, j, c)
+            torch.testing.assert_close(params, full[:, :, i, j], rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["gated_pixelcnn", "pixelcnn_pp"])
+def test_class_conditional_cached_steps_equal_the_whole_network(name):
+    model = build(name, (3, 4, 5), 4, seed=2, num_classes=3)
+    x, y = torch.randint(0, 4, (3, 3, 4, 5)), torch.tensor([0, 2, 1])
+    full, sampler = model(x, y), model.sampler(x, y, cache=True)
+    passes = list(range(3)) if model.likelihood.channels_per_pass == 1 else [None]
+    for i, j in itertools.product(range(4), range(5)):
+        for c in passes:
+            params = sampler.step(x, i, j, c)
+        torch.testing.assert_close(params, full[:, :, i, j], rtol=0, atol=1e-10)
+    cached = model.sample(3, y=y, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(cached, model.sample(3, y=y, generator=torch.Generator().manual_seed(0), cache=False))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_completions_and_sampling_options_run_through_the_cached_sampler(name):
+    """prefix=, condition=, y=, temperature and top_k (map_mode for the mixture) give the same
+    images cached and naive, for every autoregressive part of every family."""
+    model = build(name, (3, 4, 4), 4, seed=2)
+    generator = torch.Generator().manual_seed(3)
+    for part, condition in parts(model):
+        C, H, W = part.image_shape
+        prefix = torch.randint(0, part.levels, (3, C, min(2, H - 1), W), generator=generator)
+        options = dict(temperature=0.7, prefix=prefix, condition=given(condition, 3), y=labels_for(part, 3))
+        extra = inspect.signature(part.likelihood.sample).parameters
+        options.update({"top_k": 3} if "top_k" in extra else {"map_mode": True} if "map_mode" in extra else {})
+        cached = part.sample(3, generator=torch.Generator().manual_seed(4), **options)
+        naive = part.sample(3, generator=torch.Generator().manual_seed(4), cache=False, **options)
+        assert torch.equal(cached, naive) and torch.equal(cached[:, :, : prefix.shape[2]], prefix)
 
 
 @pytest.mark.parametrize("name", NAMES)

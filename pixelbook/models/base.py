@@ -70,17 +70,16 @@ class AutoregressiveModel(nn.Module):
         return sampling.autoregressive_sample(self, n, y, generator, cache, temperature, progress,
                                               condition=condition, prefix=prefix, **likelihood_options)
 
-    def sampler(self, x, y=None, cache=True, condition=None):
-        """A function ``(x, i, j) -> params [B, P]`` at pixel (i, j), used while sampling.
-
-        The naive one runs the whole network; families override :meth:`cached_sampler` to
-        reuse work between steps."""
+    def sampler(self, x, y=None, cache=True, condition=None) -> sampling.Sampler:
+        """The sampling protocol (``pixelbook.sampling``): an object whose ``step(x, i, j, c)``
+        gives sub-pixel (c, i, j)'s parameters [B, P]. ``cache=False`` is the naive sampler (the
+        whole network every step); families override :meth:`cached_sampler` to reuse work."""
         if cache:
             return self.cached_sampler(x, y, condition)
-        return lambda x, i, j: self(x, y, condition)[:, :, i, j]
+        return sampling.NaiveSampler(self, x, y, condition)
 
-    def cached_sampler(self, x, y=None, condition=None):
-        return self.sampler(x, y, cache=False, condition=condition)
+    def cached_sampler(self, x, y=None, condition=None) -> sampling.Sampler:
+        return sampling.NaiveSampler(self, x, y, condition)
 
     def context(self, channel: int, row: int, col: int) -> torch.Tensor:
         """Bool [C, H, W]: the sub-pixels the architecture claims sub-pixel (channel, row, col)

@@ -23,8 +23,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..layers import MaskedConv2d, OutputHead, channel_groups, grow, pointwise
+from ..layers import MaskedConv2d, OutputHead, channel_groups, grow
 from ..likelihoods import Categorical
+from ..sampling import Frozen, Sampler, cache_map
 from . import register
 from .base import AutoregressiveModel, sub_pixel_context
 
@@ -44,12 +45,6 @@ class VerticalConv(nn.Conv2d):
 
     def forward(self, x):
         return super().forward(F.pad(x, self.pad))
-
-    def row(self, x, i):
-        """Output row i only, [B, out, W]: the rows it reads, zero-padded as ``forward`` does."""
-        top = max(0, i - self.pad[2])
-        window = F.pad(x[:, :, top: i + 1], (self.pad[0], self.pad[1], self.pad[2] - (i - top), 0))
-        return super().forward(window)[:, :, 0]
 
 
 class GatedLayer(nn.Module):
@@ -78,17 +73,74 @@ class GatedLayer(nn.Module):
         v_class, h_class = self.embedding(y).view(len(y), -1, *[1] * (dims - 2)).chunk(2, 1)
         return v_class, h_class
 
-    # -- incremental sampling -----------------------------------------------------------------
-    def vertical_row(self, v, i, y):
-        """Row i of the vertical stack, computed once per row: (gated output, pre-activation)."""
-        v_pre = self.vertical.row(v, i)                                 # [B, 2p, W]
-        return gate(v_pre + self.class_terms(y, 3)[0]), v_pre
 
-    def horizontal_at(self, h, i, j, v_pre, y):
-        """The horizontal stack's output at (i, j), [B, p]; ``h`` is its input map so far."""
-        h_pre = self.horizontal.at(h, i, j) + pointwise(self.vertical_to_horizontal, v_pre[:, :, j])
-        h_out = pointwise(self.horizontal_out, gate(h_pre + self.class_terms(y, 2)[1]))
-        return h_out if self.first else h[:, :, i, j] + h_out
+
+class FrozenGatedLayer:
+    """One gated layer frozen for a sampling run: the vertical convolution whole, the horizontal
+    one up to its centre tap (its mask zeroes the rest), and the class terms of this batch."""
+
+    def __init__(self, layer, kernel, y):
+        self.first, self.half = layer.first, kernel // 2
+        self.vertical, self.to_horizontal = Frozen.of(layer.vertical), Frozen.of(layer.vertical_to_horizontal)
+        self.horizontal = Frozen.of(layer.horizontal, cols=kernel // 2 + 1)
+        self.out = Frozen.of(layer.horizontal_out)
+        self.v_class, self.h_class = layer.class_terms(y, 3)            # [B, 2p, 1] each, or 0
+
+
+class CachedSampler(Sampler):
+    """The vertical stack once per row (it reads only rows above), the horizontal stack once per
+    pixel, from per-layer maps filled as sampling goes (Ramachandran et al. 2017). At the start
+    of a row each layer's vertical output, and its 1x1 path into the horizontal stack (class term
+    included), are computed for the whole row; a pixel then costs one short window per layer."""
+
+    def __init__(self, model, x, y=None, condition=None):
+        super().__init__(model, x, y, condition)
+        B, C, H, W = x.shape
+        like, pad = next(model.parameters()), max(model.kernels) // 2
+        self.pad, self.width = pad, W
+        self.layers = [FrozenGatedLayer(layer, size, y) for layer, size in zip(model.layers, model.kernels)]
+        widths = [C] + [layer.horizontal_out.out_channels for layer in model.layers[1:]]
+        self.v_maps = [cache_map(B, w, H + pad, W + 2 * pad, like) for w in widths]   # each layer's vertical input
+        self.h_maps = [cache_map(B, w, H, W + pad, like) for w in widths]             # and horizontal input
+        self.from_vertical = [None] * len(self.layers)                 # this row's vertical -> horizontal term
+        self.head = (Frozen.of(model.output[1]), Frozen.of(model.output[3]))
+        self.row, self.previous = None, None
+
+    def step(self, x, i, j, c):
+        if self.previous not in (None, (i, j)):                        # the pixel before is final now
+            self.put(x, *self.previous)
+        self.previous = (i, j)
+        self.put(x, i, j)                                              # this one's earlier colours
+        if self.row != i:
+            self.start_row(i)
+        h = None
+        for k, layer in enumerate(self.layers):
+            h_map = self.h_maps[k]
+            h_pre = layer.horizontal.at(h_map, i, j + self.pad - layer.half) + self.from_vertical[k][:, :, j]
+            h_out = layer.out.vector(gate(h_pre))
+            h = h_out if layer.first else h_map[:, :, i, j + self.pad] + h_out
+            if k + 1 < len(self.layers):
+                self.h_maps[k + 1][:, :, i, j + self.pad] = h
+        first, second = self.head
+        return second.vector(F.relu(first.vector(F.relu(h))))
+
+    def start_row(self, i):
+        """Row i of every layer's vertical stack, and its term in the horizontal stack."""
+        self.row, pad, W = i, self.pad, self.width
+        for k, layer in enumerate(self.layers):
+            v_in = self.v_maps[k][:, :, :, pad - layer.half: pad + W + layer.half]
+            v_pre = layer.vertical.row(v_in, i + pad - layer.half)       # [B, 2p, W], rows above only
+            if k + 1 < len(self.layers):
+                self.v_maps[k + 1][:, :, i + pad, pad: pad + W] = gate(v_pre + layer.v_class)
+            to_h = layer.to_horizontal
+            self.from_vertical[k] = (to_h.matrix @ v_pre + to_h.bias[:, None] + layer.h_class)
+
+    def put(self, x, i, j):
+        """Pixel (i, j) into the first layer's inputs: as it is (horizontal), one row down (vertical)."""
+        unit = self.model.unit_input(x[:, :, i, j])
+        self.h_maps[0][:, :, i, j + self.pad] = unit
+        if i + 1 < self.v_maps[0].shape[2] - self.pad:
+            self.v_maps[0][:, :, i + 1 + self.pad, j + self.pad] = unit
 
 
 @register("gated_pixelcnn")
@@ -112,35 +164,7 @@ class GatedPixelCNN(AutoregressiveModel):
         return self.output(h)
 
     def cached_sampler(self, x, y=None, condition=None):
-        """The vertical stack once per row (it reads only rows above), the horizontal stack once
-        per pixel, from per-layer maps filled as sampling goes (Ramachandran et al. 2017)."""
-        B, C, H, W = x.shape
-        like = self.unit_input(x[:, :, :1])
-        v_maps = [like.new_zeros(B, C if k == 0 else layer.horizontal_out.out_channels, H, W)
-                  for k, layer in enumerate(self.layers)]              # each layer's vertical input
-        h_maps = [None] + [like.new_zeros(B, layer.horizontal_out.out_channels, H, W) for layer in self.layers[1:]]
-        rows = {}                                                      # this row's vertical pre-activations
-
-        def params_at(x, i, j):
-            unit = self.unit_input(x)
-            if rows.get("i") != i:                                     # a new row: the vertical stack, once
-                if i > 0:
-                    v_maps[0][:, :, i] = unit[:, :, i - 1]             # the image shifted down one row
-                rows["i"], rows["pre"] = i, []
-                for k, layer in enumerate(self.layers):
-                    v, v_pre = layer.vertical_row(v_maps[k], i, y)
-                    rows["pre"].append(v_pre)
-                    if k + 1 < len(self.layers):
-                        v_maps[k + 1][:, :, i] = v
-            h_map = unit
-            for k, layer in enumerate(self.layers):
-                h = layer.horizontal_at(h_map, i, j, rows["pre"][k], y)
-                if k + 1 < len(self.layers):
-                    h_maps[k + 1][:, :, i, j] = h
-                    h_map = h_maps[k + 1]
-            return pointwise(self.output, h)
-
-        return params_at
+        return CachedSampler(self, x, y, condition)
 
     def context(self, channel, row, col):
         """The pixels the two stacks reach, followed back layer by layer: the horizontal input

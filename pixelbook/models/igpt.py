@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from ..errors import InputError
 from ..likelihoods import Categorical, inverse_cdf, tempered
+from ..sampling import Sampler
 from . import register
 from .base import AutoregressiveModel
 
@@ -252,22 +253,27 @@ class ImageGPT(AutoregressiveModel):
         return torch.stack(pooled, 1)
 
     def cached_sampler(self, x, y=None, condition=None):
-        """Feeds the tokens not yet seen, then predicts the next one: with the KV cache, one
-        token's work per step. The sampler asks for a pixel once per token it holds (C times
-        with sub-pixel tokens), so the count of calls at a pixel says which token is next."""
-        B, (C, H, W), T = x.shape[0], self.image_shape, self.tokens_per_pixel
-        like = self.position_embedding                                 # dtype, device and width
-        caches = [LayerCache(B, self.heads, self.length, like.shape[1] // self.heads, like) for _ in self.blocks]
-        params = like.new_zeros(B, T, self.vocabulary)
-        state = {"fed": 0, "pixel": None, "token": 0}
+        return CachedSampler(self, x, y, condition)
 
-        def params_at(x, i, j):
-            token = state["token"] + 1 if state["pixel"] == (i, j) else 0
-            target = (i * W + j) * T + token                           # the position to predict
-            fed = state["fed"]
-            h = self.transformer(self.inputs(x, fed, target + 1), fed, caches)     # [B, target+1-fed, D]
-            state.update(fed=target + 1, pixel=(i, j), token=token)
-            params[:, token] = self.head(self.ln_final(h[:, -1]))
-            return params.flatten(1).clone()                           # [B, T*V]; slot ``token`` is new
 
-        return params_at
+class CachedSampler(Sampler):
+    """Feeds the tokens not yet fed, then predicts the one asked for: with the KV cache, one
+    token's work per step. Sub-pixel c of pixel (i, j) is token (i*W + j)*T + c (palette tokens:
+    T = 1, c None)."""
+
+    def __init__(self, model, x, y=None, condition=None):
+        super().__init__(model, x, y, condition)
+        B, T = x.shape[0], model.tokens_per_pixel
+        like = model.position_embedding                               # dtype, device and width
+        self.caches = [LayerCache(B, model.heads, model.length, like.shape[1] // model.heads, like)
+                       for _ in model.blocks]
+        self.params = like.new_zeros(B, T, model.vocabulary)           # this pixel's tokens so far
+        self.fed = 0                                                   # tokens in the caches
+
+    def step(self, x, i, j, c):
+        model, token = self.model, 0 if c is None else c
+        target = (i * model.image_shape[2] + j) * model.tokens_per_pixel + token   # the position to predict
+        h = model.transformer(model.inputs(x, self.fed, target + 1), self.fed, self.caches)   # [B, new, D]
+        self.fed = target + 1
+        self.params[:, token] = model.head(model.ln_final(h[:, -1]))
+        return self.params.flatten(1).clone()                          # [B, T*V]; slot ``token`` is new

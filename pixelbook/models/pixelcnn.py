@@ -17,8 +17,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..layers import MaskedConv2d, OutputHead, dilate, pointwise
+from ..layers import MaskedConv2d, OutputHead, dilate
 from ..likelihoods import Categorical
+from ..sampling import Frozen, Sampler, cache_map
 from . import register
 from .base import AutoregressiveModel, spatial_context
 
@@ -38,6 +39,41 @@ class ResidualBlock(nn.Module):
         return h + self.body(h)
 
 
+class CachedSampler(Sampler):
+    """A layer's output at (i, j) depends only on earlier positions, so once computed it never
+    changes (Ramachandran et al. 2017). Each block keeps the input of its 3x3 convolution as a
+    map filled one position per step; a new pixel then costs one window per masked layer, not
+    the whole network. Windows stop at the centre row (the mask zeroes the rows below)."""
+
+    def __init__(self, model, x, y=None, condition=None):
+        super().__init__(model, x, y, condition)
+        B, C, H, W = x.shape
+        like, (kh, kw) = next(model.parameters()), model.input_conv.kernel_size
+        self.pad = kh // 2
+        self.image = cache_map(B, C, H + self.pad, W + 2 * self.pad, like)   # the unit image, padded
+        self.input = Frozen.of(model.input_conv, rows=kh // 2 + 1)
+        self.blocks = [(Frozen.of(block.body[1]), Frozen.of(block.body[3], rows=2), Frozen.of(block.body[5]))
+                       for block in model.blocks]
+        self.maps = [cache_map(B, block.body[3].in_channels, H + 1, W + 2, like) for block in model.blocks]
+        self.head = (Frozen.of(model.output[1]), Frozen.of(model.output[3]))
+        self.previous = None
+
+    def step(self, x, i, j, c):
+        if self.previous not in (None, (i, j)):                        # the pixel before is final now
+            self.put(x, *self.previous)
+        self.previous = (i, j)
+        self.put(x, i, j)                                              # this one's earlier colours
+        h = self.input.at(self.image, i, j)                            # [B, 2h], the 7x7 mask-A window
+        for (reduce, conv3x3, expand), map_ in zip(self.blocks, self.maps):
+            map_[:, :, i + 1, j + 1] = F.relu(reduce.vector(F.relu(h)))
+            h = h + expand.vector(F.relu(conv3x3.at(map_, i, j)))
+        first, second = self.head
+        return second.vector(F.relu(first.vector(F.relu(h))))        # [B, C*levels]
+
+    def put(self, x, i, j):
+        self.image[:, :, i + self.pad, j + self.pad] = self.model.unit_input(x[:, :, i, j])
+
+
 @register("pixelcnn")
 class PixelCNN(AutoregressiveModel):
     def __init__(self, image_shape, levels=256, hidden=32, layers=5, output_hidden=64):
@@ -54,24 +90,7 @@ class PixelCNN(AutoregressiveModel):
         return self.output(self.blocks(h))                             # [B, C*levels, H, W]
 
     def cached_sampler(self, x, y=None, condition=None):
-        """A layer's output at (i, j) depends only on earlier positions, so once computed it never
-        changes (Ramachandran et al. 2017). Each block keeps the input of its 3x3 convolution as a
-        map filled one position per step; a new pixel then costs one window per masked layer,
-        not the whole network."""
-        maps = [None] * len(self.blocks)
-
-        def params_at(x, i, j):
-            h = self.input_conv.at(self.unit_input(x), i, j)           # [B, 2h], the 7x7 mask-A window
-            for k, block in enumerate(self.blocks):
-                _, reduce, _, conv3x3, _, expand = block.body
-                t = F.relu(pointwise(reduce, F.relu(h)))               # [B, h]
-                if maps[k] is None:
-                    maps[k] = t.new_zeros(*t.shape, *x.shape[2:])
-                maps[k][:, :, i, j] = t
-                h = h + pointwise(expand, F.relu(conv3x3.at(maps[k], i, j)))
-            return pointwise(self.output, h)                           # [B, C*levels]
-
-        return params_at
+        return CachedSampler(self, x, y, condition)
 
     def context(self, channel, row, col):
         H, W = self.image_shape[1:]

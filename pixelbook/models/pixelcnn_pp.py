@@ -38,6 +38,8 @@ ablation in the chapter. Given the past, its channels are independent, because t
 never sees the current pixel.
 """
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -59,6 +61,20 @@ class IndependentCategorical(Categorical):
         for c in range(x_pixel.shape[1]):
             x_pixel = super().sample(params, x_pixel, c, noise, temperature)
         return x_pixel
+
+
+@dataclass(frozen=True, eq=False)
+class Step:
+    """One layer of the U-net. ``stream``: "u" (the rows above) or "ul" (above and to the left);
+    ``kind``: "input", "block", "down" (stride 2) or "up" (transposed); ``level``: the resolution
+    of its output (k: 2^k times smaller than the image); ``input``: the step whose output it
+    reads; ``skips``: the steps whose outputs a block takes, concatenated, as its skip input."""
+    stream: str
+    kind: str
+    layer: object
+    level: int
+    input: int | None = None
+    skips: tuple = ()
 
 
 @register("pixelcnn_pp")
@@ -135,43 +151,82 @@ class PixelCNNpp(AutoregressiveModel):
             maps.append(F.avg_pool2d(maps[-1], 2, ceil_mode=True))
         return maps
 
-    def network(self, x, y=None, condition=None, wiring=False):
-        """The two streams through the U-net. With ``wiring``, ``x`` holds 0/1 maps of input
-        pixels and every layer applies its geometry only (see ``layers``): the result says which
-        input pixels reach which output, from the wiring alone."""
-        if wiring:
-            run = lambda layer, *a: layer.wiring(*a)                  # noqa: E731
-            block = lambda k, layer, *a: layer.wiring(*a)             # noqa: E731
-            join, finish = (lambda a, b: a + b), (lambda t: t)
-        else:
-            maps = self.condition_maps(condition) or [None] * (self.downsamples + 1)
-            run = lambda layer, *a: layer(*a)                         # noqa: E731
-            block = lambda k, layer, *a: layer(*a, y=y, h=maps[k])   # noqa: E731  (k: the resolution)
-            join, finish = (lambda a, b: torch.cat([a, b], 1)), (lambda t: self.output(F.elu(t)))
-            x = torch.cat([x, torch.ones_like(x[:, :1])], 1)          # the ones-channel marks the image
-        u = down_shift(run(self.u_in, x))                              # rows above
-        ul = down_shift(run(self.ul_in_above, x)) + right_shift(run(self.ul_in_left, x))   # above, and left
+    def unet(self):
+        """The network as a list of :class:`Step` in the order it runs: the two stream inputs,
+        the up pass (blocks at each resolution, a stride-2 layer between them), then the down
+        pass (a transposed convolution back up, then blocks taking the up pass's maps as skips).
+        ``network``, ``wiring`` and the Fast PixelCNN++ sampler all walk this one list."""
+        steps = [Step("u", "input", self.u_in, 0), Step("ul", "input", (self.ul_in_above, self.ul_in_left), 0)]
+
+        def add(stream, kind, layer, level, input, skips=()):
+            steps.append(Step(stream, kind, layer, level, input, tuple(skips)))
+            return len(steps) - 1
+
+        u, ul = 0, 1
         us, uls = [u], [ul]
         for k in range(self.downsamples + 1):                          # the up pass, remembering everything
             for u_res, ul_res in zip(self.up_u[k], self.up_ul[k]):
-                u = block(k, u_res, u)
-                ul = block(k, ul_res, ul, u)
+                u = add("u", "block", u_res, k, u)
+                ul = add("ul", "block", ul_res, k, ul, [u])
                 us.append(u)
                 uls.append(ul)
             if k < self.downsamples:
-                u, ul = run(self.down_u[k], u), run(self.down_ul[k], ul)
+                u, ul = add("u", "down", self.down_u[k], k + 1, u), add("ul", "down", self.down_ul[k], k + 1, ul)
                 us.append(u)
                 uls.append(ul)
         u, ul = us.pop(), uls.pop()
         for k in reversed(range(self.downsamples + 1)):                # the down pass, consuming them
             if k < self.downsamples:
-                size = us[-1].shape[2:]
-                u, ul = run(self.up_sample_u[k], u, size), run(self.up_sample_ul[k], ul, size)
+                u, ul = add("u", "up", self.up_sample_u[k], k, u), add("ul", "up", self.up_sample_ul[k], k, ul)
             for u_res, ul_res in zip(self.dn_u[k], self.dn_ul[k]):
-                u_skip, ul_skip = us.pop(), uls.pop()                  # popped either way: they keep the sizes
-                u = block(k, u_res, u, u_skip if self.shortcuts else None)
-                ul = block(k, ul_res, ul, join(u, ul_skip) if self.shortcuts else u)
-        return finish(ul)                                              # [B, M*(1+3C), H, W]
+                u_skip, ul_skip = us.pop(), uls.pop()                  # popped either way: they pair the levels
+                u = add("u", "block", u_res, k, u, [u_skip] if self.shortcuts else [])
+                ul = add("ul", "block", ul_res, k, ul, [u, ul_skip] if self.shortcuts else [u])
+        return steps                                                   # the last is the output's input
+
+    def level_sizes(self, size):
+        """(H, W) of every resolution: each stride-2 layer gives ceil(H/2) x ceil(W/2)."""
+        sizes = [tuple(size)]
+        for _ in range(self.downsamples):
+            sizes.append(tuple(-(-s // 2) for s in sizes[-1]))
+        return sizes
+
+    def network(self, x, y=None, condition=None):
+        """The two streams through the U-net: [B, C, H, W] in [-1, 1] -> [B, M*(1+3C), H, W]."""
+        maps = self.condition_maps(condition) or [None] * (self.downsamples + 1)
+        x = torch.cat([x, torch.ones_like(x[:, :1])], 1)              # the ones-channel marks the image
+        sizes, out = self.level_sizes(x.shape[2:]), []
+        for step in self.unet():
+            if step.kind == "input" and step.stream == "u":
+                out.append(down_shift(self.u_in(x)))                   # rows above
+            elif step.kind == "input":                                 # above, and left
+                out.append(down_shift(self.ul_in_above(x)) + right_shift(self.ul_in_left(x)))
+            elif step.kind == "block":
+                skip = torch.cat([out[s] for s in step.skips], 1) if step.skips else None
+                out.append(step.layer(out[step.input], skip, y=y, h=maps[step.level]))
+            elif step.kind == "down":
+                out.append(step.layer(out[step.input]))
+            else:
+                out.append(step.layer(out[step.input], sizes[step.level]))
+        return self.output(F.elu(out[-1]))
+
+    def wiring(self, pixels):
+        """The same walk on 0/1 maps [N, 1, H, W] of input pixels, every layer applying its
+        geometry only (``layers``: padding, stride, crop, all-ones kernels): which input pixels
+        reach which output, from the wiring alone."""
+        sizes, out = self.level_sizes(pixels.shape[2:]), []
+        for step in self.unet():
+            if step.kind == "input" and step.stream == "u":
+                out.append(down_shift(self.u_in.wiring(pixels)))
+            elif step.kind == "input":
+                out.append(down_shift(self.ul_in_above.wiring(pixels)) + right_shift(self.ul_in_left.wiring(pixels)))
+            elif step.kind == "block":
+                out.append(step.layer.wiring(out[step.input], sum(out[s] for s in step.skips) if step.skips else None))
+            elif step.kind == "down":
+                out.append(step.layer.wiring(out[step.input]))
+            else:
+                out.append(step.layer.wiring(out[step.input], sizes[step.level]))
+        return out[-1]
 
     def context(self, channel, row, col):
         """From the wiring: one 0/1 image per input pixel through the streams' geometry. The
@@ -183,15 +238,13 @@ class PixelCNNpp(AutoregressiveModel):
         if getattr(self, "_reach", None) is None:                      # every output's inputs, in one pass
             pixels = torch.eye(H * W).view(H * W, 1, H, W)
             with torch.no_grad():
-                self._reach = self.network(pixels, wiring=True)[:, 0] > 0       # [input pixel, H, W]
+                self._reach = self.wiring(pixels)[:, 0] > 0       # [input pixel, H, W]
         return sub_pixel_context(self, self._reach[:, row, col].view(H, W), channel, row, col)
 
     def cached_sampler(self, x, y=None, condition=None):
-        # Row-incremental: every layer's output row i reads only input rows <= i, so the rows
-        # below are never computed (strided layers included). f_w runs once, here.
-        self.check_condition(condition, x.shape[0])
-        maps = self.condition_maps(condition)
-        return lambda x, i, j: self(x[:, :, : i + 1], y, maps)[:, :, i, j]
+        """Fast PixelCNN++ (``fast_sampling``): every layer runs once per new output, from caches."""
+        from .fast_pixelcnn_pp import FastSampler
+        return FastSampler(self, x, y, condition)
 
 
 def plain_conv(in_channels, out_channels):

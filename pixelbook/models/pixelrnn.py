@@ -39,6 +39,7 @@ import torch.nn.functional as F
 
 from ..layers import MaskedConv2d, OutputHead, channel_groups, skew, unskew
 from ..likelihoods import Categorical
+from ..sampling import Sampler
 from . import register
 from ..errors import InputError
 from .base import AutoregressiveModel, spatial_context
@@ -216,25 +217,32 @@ class PixelRNN(AutoregressiveModel):
         return self.output(h)                                          # [B, C*levels, H, W]
 
     def cached_sampler(self, x, y=None, condition=None):
-        """Pixel by pixel: each layer keeps its recurrent state and its input on the current row."""
-        features = self.condition_map(condition)
-        like = self.unit_input(x[:, :, :1])                            # the model's dtype and device
-        rows = [like.new_zeros(x.shape[0], 2 * self.hidden, 1, x.shape[3]) for _ in self.recurrent]
-        states = [layer.start(row) for layer, row in zip(self.recurrent, rows)]
-        current = [0]
+        return CachedSampler(self, x, y, condition)
 
-        def params_at(x, i, j):
-            if i != current[0]:                                        # the previous row is complete
-                for layer, state, row in zip(self.recurrent, states, rows):
-                    layer.end_row(state, row, current[0], features)
-                current[0] = i
-            h = self.input_conv.at(self.unit_input(x), i, j)[..., None, None]   # [B, 2h, 1, 1]
-            for layer, state, row in zip(self.recurrent, states, rows):
-                row[:, :, :, j: j + 1] = h
-                h = layer.step(state, row, i, j, features)
-            return self.output(h)[:, :, 0, 0]
 
-        return params_at
+class CachedSampler(Sampler):
+    """Pixel by pixel: each layer keeps its recurrent state and its input on the current row;
+    when a row is complete, each layer closes it (``end_row``)."""
+
+    def __init__(self, model, x, y=None, condition=None):
+        super().__init__(model, x, y, condition)
+        self.features = model.condition_map(condition)
+        like = model.unit_input(x[:, :, :1])                           # the model's dtype and device
+        self.rows = [like.new_zeros(x.shape[0], 2 * model.hidden, 1, x.shape[3]) for _ in model.recurrent]
+        self.states = [layer.start(row) for layer, row in zip(model.recurrent, self.rows)]
+        self.row = 0
+
+    def step(self, x, i, j, c):
+        model = self.model
+        if i != self.row:                                              # the previous row is complete
+            for layer, state, row in zip(model.recurrent, self.states, self.rows):
+                layer.end_row(state, row, self.row, self.features)
+            self.row = i
+        h = model.input_conv.at(model.unit_input(x), i, j)[..., None, None]   # [B, 2h, 1, 1]
+        for layer, state, row in zip(model.recurrent, self.states, self.rows):
+            row[:, :, :, j: j + 1] = h
+            h = layer.step(state, row, i, j, self.features)
+        return model.output(h)[:, :, 0, 0]
 
 
 @register("row_lstm")
