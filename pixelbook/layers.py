@@ -86,12 +86,6 @@ def unskew(x: torch.Tensor, width: int) -> torch.Tensor:
     return F.pad(x.flatten(2), (0, H)).view(B, C, H, width + H)[..., :width]
 
 
-def pointwise(module, v):
-    """Apply 1x1 convolutions (and pointwise nonlinearities) to per-position vectors [B, C]:
-    what an incremental sampler does at the one position it updates."""
-    return module(v[..., None, None])[:, :, 0, 0]
-
-
 def grow(reach: torch.Tensor, taps) -> torch.Tensor:
     """Bool [H, W] -> every pixel p + (dr, dc) for p in ``reach`` and (dr, dc) in ``taps``: one
     layer's reads, followed back from its outputs to its inputs."""

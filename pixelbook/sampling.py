@@ -36,6 +36,13 @@ class Sampler:
 
     def __init__(self, model, x, y=None, condition=None):
         self.model, self.y, self.condition = model, y, condition
+        self._at = None
+
+    def settled(self, i, j):
+        """The pixel before (i, j), the first time (i, j) is stepped: its last colour was drawn
+        after its last step, so only now is it final for the caches. Else None."""
+        before, self._at = self._at, (i, j)
+        return before if before not in (None, (i, j)) else None
 
     def step(self, x, i, j, c) -> torch.Tensor:
         """The parameters of sub-pixel (c, i, j) (c None: the whole pixel), [B, P]."""

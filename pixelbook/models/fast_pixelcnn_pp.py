@@ -66,13 +66,13 @@ class FrozenBlock:
             ea, eb = extra.chunk(2, 1)
             extra = torch.cat([ea, -ea, eb, eb], 1)
         self.extra = extra
+        self.per_pixel = extra is not None and (extra.shape[2] > 1 or extra.shape[3] > 1)   # f_w, not a class
 
     def extra_at(self, r, c=None):
         """The class and f_w terms at pixel (r, c), [B, 4F], or along row r, [B, 4F, W]."""
-        full = self.extra.shape[2] > 1 or self.extra.shape[3] > 1
         if c is None:
-            return self.extra[:, :, r if full else 0]
-        return self.extra[:, :, r, c] if full else self.extra[:, :, 0, 0]
+            return self.extra[:, :, r if self.per_pixel else 0]
+        return self.extra[:, :, r, c] if self.per_pixel else self.extra[:, :, 0, 0]
 
 
 class FastSampler(Sampler):
@@ -121,14 +121,12 @@ class FastSampler(Sampler):
         output = model.output
         self.output = torch.cat([output.weight.flatten(1), torch.zeros_like(output.weight.flatten(1))], 1).detach()
         self.output_bias = output.bias.detach()
-        self.previous = None
 
     # -- one step -------------------------------------------------------------------------------
     def step(self, x, i, j, c):
-        if self.previous is not None:                                  # the pixel drawn last is final now
-            pi, pj = self.previous
+        if before := self.settled(i, j):
+            pi, pj = before
             self.image[:, : x.shape[1], pi + 1, pj + 1] = self.model.unit_input(x[:, :, pi, pj])
-        self.previous = (i, j)
         if j == 0:
             for n, step, every in self.row_steps:
                 if i % every == 0:

@@ -97,19 +97,18 @@ class CachedSampler(Sampler):
         super().__init__(model, x, y, condition)
         B, C, H, W = x.shape
         like, pad = next(model.parameters()), max(model.kernels) // 2
-        self.pad, self.width = pad, W
+        self.pad, self.height, self.width = pad, H, W
         self.layers = [FrozenGatedLayer(layer, size, y) for layer, size in zip(model.layers, model.kernels)]
         widths = [C] + [layer.horizontal_out.out_channels for layer in model.layers[1:]]
         self.v_maps = [cache_map(B, w, H + pad, W + 2 * pad, like) for w in widths]   # each layer's vertical input
         self.h_maps = [cache_map(B, w, H, W + pad, like) for w in widths]             # and horizontal input
         self.from_vertical = [None] * len(self.layers)                 # this row's vertical -> horizontal term
         self.head = (Frozen.of(model.output[1]), Frozen.of(model.output[3]))
-        self.row, self.previous = None, None
+        self.row = None
 
     def step(self, x, i, j, c):
-        if self.previous not in (None, (i, j)):                        # the pixel before is final now
-            self.put(x, *self.previous)
-        self.previous = (i, j)
+        if before := self.settled(i, j):
+            self.put(x, *before)
         self.put(x, i, j)                                              # this one's earlier colours
         if self.row != i:
             self.start_row(i)
@@ -139,7 +138,7 @@ class CachedSampler(Sampler):
         """Pixel (i, j) into the first layer's inputs: as it is (horizontal), one row down (vertical)."""
         unit = self.model.unit_input(x[:, :, i, j])
         self.h_maps[0][:, :, i, j + self.pad] = unit
-        if i + 1 < self.v_maps[0].shape[2] - self.pad:
+        if i + 1 < self.height:
             self.v_maps[0][:, :, i + 1 + self.pad, j + self.pad] = unit
 
 

@@ -56,12 +56,10 @@ class CachedSampler(Sampler):
                        for block in model.blocks]
         self.maps = [cache_map(B, block.body[3].in_channels, H + 1, W + 2, like) for block in model.blocks]
         self.head = (Frozen.of(model.output[1]), Frozen.of(model.output[3]))
-        self.previous = None
 
     def step(self, x, i, j, c):
-        if self.previous not in (None, (i, j)):                        # the pixel before is final now
-            self.put(x, *self.previous)
-        self.previous = (i, j)
+        if before := self.settled(i, j):
+            self.put(x, *before)
         self.put(x, i, j)                                              # this one's earlier colours
         h = self.input.at(self.image, i, j)                            # [B, 2h], the 7x7 mask-A window
         for (reduce, conv3x3, expand), map_ in zip(self.blocks, self.maps):
