@@ -1,19 +1,27 @@
 """Benchmarks measured side by side in one run, never timed unit tests.
 
 ``python -m pixelbook bench sampling`` times the naive sampler (the whole network for every
-sub-pixel) against the cached one for each convolutional family at its default size, on 28x28
-greyscale images, at batch sizes 1, 16 and 64. Both samplers use the same generator seed, and the
-run records whether their images are bit-identical. The result goes to results/bench/sampling.json,
-with a plot beside it; both name the device. ``bench pyramid`` (the auxiliary chapter), ``bench
-igpt`` (the KV cache) and ``bench train`` (training throughput of fp32 eager against bf16
-autocast, channels_last and torch.compile) write their own files the same way.
+sub-pixel) against the cached one for each convolutional family at its default size (and
+PixelCNN++ also at its cpu-profile size), on square greyscale images of 14, 28 and 42 pixels,
+at batch sizes 1, 16 and 64. Both samplers use the same generator seed, and the run records
+whether their images are bit-identical. Where the naive sampler would take too long it draws
+only its first pixels, and its time is scaled up from them (labelled ``naive_estimated``). A
+``torch.profiler`` summary of cached steps at batch 1 and 16 goes with it. The result goes to
+results/bench/sampling.json, with two plots beside it; all name the device. ``bench pyramid``
+(the auxiliary chapter), ``bench igpt`` (the KV cache) and ``bench train`` (training throughput
+of fp32 eager against bf16 autocast, channels_last and torch.compile) write their own files the
+same way.
 """
 
+import contextlib
+import os
+import sys
 import time
 
 import torch
 
 from . import models, plots
+from .sampling import autoregressive_sample
 from .files import REPO, provenance, resolve_device, write_json
 
 FAMILIES = ("pixelcnn", "gated_pixelcnn", "pixelcnn_pp")
@@ -30,56 +38,158 @@ def synchronize(device):
         torch.cuda.synchronize(device)
 
 
-def time_sampling(model, batch, seed=0, cache=True, **sample_options):
+def time_sampling(model, batch, seed=0, cache=True, pixels=None):
+    """Seconds and images of one sampling run; ``pixels`` stops after the first ones."""
     generator = torch.Generator(model.device).manual_seed(seed)
     synchronize(model.device)
     start = time.perf_counter()
-    images = model.sample(batch, generator=generator, cache=cache, **sample_options)
+    if pixels is None:
+        images = model.sample(batch, generator=generator, cache=cache)
+    else:
+        images = autoregressive_sample(model, batch, generator=generator, cache=cache, pixels=pixels)
     synchronize(model.device)
     return time.perf_counter() - start, images
 
 
-def side_by_side(model, batch, seed=0, **sample_options) -> dict:
-    """The cached and the naive sampler on the same generator seed, one after the other."""
-    cached_s, cached = time_sampling(model, batch, seed, True, **sample_options)
-    naive_s, naive = time_sampling(model, batch, seed, False, **sample_options)
+def side_by_side(model, batch, seed=0, naive_budget_s=None) -> dict:
+    """The cached and the naive sampler on the same generator seed, one after the other. The
+    naive sampler costs the same for every pixel (the whole network each time), so where drawing
+    all of them would take over ``naive_budget_s`` it draws only the first ones, and its time for
+    the image is scaled up from them (``naive_pixels``, ``naive_estimated``); the images are
+    compared on the pixels both drew."""
+    C, H, W = model.image_shape
+    cached_s, cached = time_sampling(model, batch, seed, True)
+    pixels = H * W
+    if naive_budget_s is not None:
+        probe_s, _ = time_sampling(model, batch, seed, False, pixels=2)
+        pixels = min(pixels, max(2, int(naive_budget_s / (probe_s / 2))))
+    naive_s, naive = time_sampling(model, batch, seed, False, None if pixels == H * W else pixels)
+    naive_s *= H * W / pixels
+    drawn_cached, drawn_naive = cached.flatten(2)[:, :, :pixels], naive.flatten(2)[:, :, :pixels]
     return {"batch": batch, "params": model.num_params(), "naive_s": round(naive_s, 3),
             "cached_s": round(cached_s, 3), "speedup": round(naive_s / cached_s, 2),
-            "identical": bool(torch.equal(cached, naive)), "differing_subpixels": int((cached != naive).sum())}
+            "cached_ms_per_pixel": round(1000 * cached_s / (H * W), 4),
+            "naive_ms_per_pixel": round(1000 * naive_s / (H * W), 3),
+            "naive_pixels": pixels, "naive_estimated": pixels < H * W,
+            "identical": bool(torch.equal(drawn_cached, drawn_naive)),
+            "differing_subpixels": int((drawn_cached != drawn_naive).sum())}
 
 
-def sampling(families=FAMILIES, batches=(1, 16, 64), image_shape=(1, 28, 28), device=None, progress=True):
-    """Rows of {family, batch, naive_s, cached_s, speedup, identical, params}."""
+def sampling_models(families=FAMILIES):
+    """The timed models: each family at its default size and, for PixelCNN++, also at the size
+    its chapter trains at the cpu profile. {label: (family, size options)}."""
+    from . import profiles
+    chosen = {name: (name, {}) for name in families}
+    if "pixelcnn_pp" in families:
+        chosen["pixelcnn_pp, cpu size"] = ("pixelcnn_pp", profiles.get("pixelcnn_pp", "cpu").models["pixelcnn_pp"])
+    return chosen
+
+
+def sampling(families=FAMILIES, batches=(1, 16, 64), sizes=(14, 28, 42), naive_budget_s=None, device=None,
+             progress=True):
+    """Rows of {model, family, size, batch, naive_s, cached_s, speedup, ms per pixel, identical,
+    params}: every model of :func:`sampling_models` at every square size and batch."""
     device = resolve_device(device)
     rows = []
-    for name in families:
-        torch.manual_seed(0)
-        model = models.create(name, image_shape).to(device).eval()
-        for batch in batches:
-            rows.append({"family": name, "image_shape": list(image_shape), **side_by_side(model, batch)})
-            report(rows[-1], name, progress)
+    for label, (name, options) in sampling_models(families).items():
+        for size in sizes:
+            torch.manual_seed(0)
+            model = models.create(name, (1, size, size), **options).to(device).eval()
+            for batch in batches:
+                rows.append({"model": label, "family": name, "size": size, "image_shape": [1, size, size],
+                             **side_by_side(model, batch, naive_budget_s=naive_budget_s)})
+                report(rows[-1], f"{label} {size}x{size}", progress)
     return rows
+
+
+def profile_steps(family, batch, size=28, device=None, top=8):
+    """Where one cached step's time goes: ``torch.profiler`` over a whole cached sampling run of
+    ``family`` at its default size, the ``top`` operators by their own CPU time, per step. The
+    time outside every operator (``python_share``) is the interpreter's: the loop, indexing,
+    the sampler's bookkeeping. The profiler adds its own overhead to every call."""
+    from torch.profiler import ProfilerActivity, profile
+    device = resolve_device(device)
+    torch.manual_seed(0)
+    model = models.create(family, (1, size, size)).to(device).eval()
+    passes = model.image_shape[0] if model.likelihood.channels_per_pass == 1 else 1
+    steps = passes * size * size
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    time_sampling(model, batch)                                        # warm: first calls cost more
+    with quiet_stderr(), profile(activities=activities) as prof:
+        start = time.perf_counter()
+        time_sampling(model, batch)
+        wall_us = 1e6 * (time.perf_counter() - start)
+    events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
+    in_ops = sum(e.self_cpu_time_total for e in events)
+    events.sort(key=lambda e: e.self_cpu_time_total, reverse=True)
+    return {"family": family, "batch": batch, "size": size, "steps": steps,
+            "us_per_step": round(wall_us / steps, 1), "python_share": round(1 - in_ops / wall_us, 3),
+            "ops": [{"op": e.key, "calls_per_step": round(e.count / steps, 2),
+                     "us_per_call": round(e.self_cpu_time_total / e.count, 2),
+                     "share": round(e.self_cpu_time_total / wall_us, 3)} for e in events[:top]]}
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """The profiler's C++ logger prints status lines straight to file descriptor 2 (a notebook
+    shows them as errors): point it at /dev/null meanwhile."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def report(row, name, progress):
     if progress:
-        print(f"{name:16s} batch {row['batch']:3d}: naive {row['naive_s']:7.2f} s, cached {row['cached_s']:6.2f} s, "
+        naive = "naive ~" if row.get("naive_estimated") else "naive  "
+        print(f"{name:30s} batch {row['batch']:3d}: {naive}{row['naive_s']:8.2f} s, cached {row['cached_s']:6.2f} s, "
               f"{row['speedup']:6.1f}x, identical: {row['identical']}", flush=True)
 
 
-def speedup_figure(rows, device_name):
-    fig, ax = plots.plt.subplots(figsize=(6, 3.2))
-    families = list(dict.fromkeys(r["family"] for r in rows))
+def speedup_figure(rows, device_name, size=None):
+    """Naive time over cached time per model and batch, at one image size (default: the middle one)."""
+    sizes = sorted({r.get("size", r["image_shape"][-1]) for r in rows})
+    size = size or sizes[len(sizes) // 2]
+    rows = [r for r in rows if r.get("size", r["image_shape"][-1]) == size]
+    fig, ax = plots.plt.subplots(figsize=(7, 3.2))
+    labels = list(dict.fromkeys(r.get("model", r["family"]) for r in rows))
     batches = sorted({r["batch"] for r in rows})
     width = 0.8 / len(batches)
     for k, batch in enumerate(batches):
-        values = [next(r["speedup"] for r in rows if r["family"] == f and r["batch"] == batch) for f in families]
-        ax.bar([i + k * width for i in range(len(families))], values, width, label=f"batch {batch}")
-    ax.set_xticks([i + width * (len(batches) - 1) / 2 for i in range(len(families))], families)
+        values = [next(r["speedup"] for r in rows if r.get("model", r["family"]) == m and r["batch"] == batch)
+                  for m in labels]
+        ax.bar([i + k * width for i in range(len(labels))], values, width, label=f"batch {batch}")
+    ax.set_xticks([i + width * (len(batches) - 1) / 2 for i in range(len(labels))], labels, fontsize=8)
     ax.set_yscale("log")
     ax.set_ylabel("naive time / cached time")
-    ax.set_title(f"cached sampling speed-up, {device_name}", fontsize=9)
-    ax.legend()
+    ax.set_title(f"cached sampling speed-up, {size}x{size}, {device_name}", fontsize=9)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def per_pixel_figure(rows, device_name):
+    """Milliseconds per pixel against image size: cached (solid) and naive (dashed), per batch."""
+    batches = sorted({r["batch"] for r in rows})
+    labels = list(dict.fromkeys(r["model"] for r in rows))
+    fig, axes = plots.plt.subplots(1, len(batches), figsize=(3.2 * len(batches), 3.2), sharey=True, squeeze=False)
+    for ax, batch in zip(axes[0], batches):
+        for k, label in enumerate(labels):
+            mine = sorted((r for r in rows if r["model"] == label and r["batch"] == batch), key=lambda r: r["size"])
+            sizes = [r["size"] for r in mine]
+            ax.plot(sizes, [r["cached_ms_per_pixel"] for r in mine], "o-", color=f"C{k}", label=f"{label}")
+            ax.plot(sizes, [r["naive_ms_per_pixel"] for r in mine], "o--", color=f"C{k}", alpha=0.5)
+        ax.set_yscale("log")
+        ax.set_xticks(sorted({r["size"] for r in rows}))
+        ax.set_xlabel("image height = width")
+        ax.set_title(f"batch {batch}", fontsize=9)
+    axes[0][0].set_ylabel("ms per pixel (solid cached, dashed naive)")
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(f"sampling cost per pixel against image size, {device_name}", fontsize=9)
     return fig
 
 
@@ -149,20 +259,26 @@ def pyramid_figure(rows, device_name):
     return fig
 
 
-def write_bench(what, rows, figure, device=None, out=None):
-    """results/bench/<what>.json (``<what>_gpu`` on a GPU) and its plot, both naming the device."""
+def write_bench(what, rows, figures, device=None, out=None, extra=None):
+    """results/bench/<what>.json (``<what>_gpu`` on a GPU) and its plots, all naming the device.
+    ``figures`` is one figure function, or {file suffix: function}; ``extra`` adds keys."""
     out = out or REPO / "results" / "bench"
-    record = {**provenance("bench", what, resolve_device(device)), "rows": rows}
+    record = {**provenance("bench", what, resolve_device(device)), **(extra or {}), "rows": rows}
     name = what if record["device"].startswith("cpu") else f"{what}_gpu"
     write_json(out / f"{name}.json", record)
-    fig = figure(rows, record["device"])
-    plots.save_figure(fig, out / f"{name}.png")
-    plots.plt.close(fig)
+    for suffix, figure in (figures if isinstance(figures, dict) else {"": figures}).items():
+        fig = figure(rows, record["device"])
+        plots.save_figure(fig, out / f"{name}{suffix}.png")
+        plots.plt.close(fig)
     return out / f"{name}.json"
 
 
-def write_sampling(rows, device=None, out=None):
-    return write_bench("sampling", rows, speedup_figure, device, out)
+SAMPLING_FIGURES = {"": speedup_figure, "_per_pixel": per_pixel_figure}
+
+
+def write_sampling(rows, device=None, out=None, profiles=None):
+    return write_bench("sampling", rows, SAMPLING_FIGURES, device, out,
+                       extra=None if profiles is None else {"profiles": profiles})
 
 
 def training(families=TRAIN_FAMILIES, batch=32, image_shape=(1, 28, 28), steps=5, warmup=2, device=None,

@@ -109,10 +109,11 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="side-by-side benchmarks; writes results/bench/")
     b.add_argument("what", choices=["sampling", "pyramid", "igpt", "train"])
     b.add_argument("--batches", type=positive_int, nargs="+", default=None,
-                   help="default: 1 16 64 (sampling), 1 16 (pyramid), 1 8 (igpt), 32 (train)")
+                   help="default: the profile's (sampling: 1 16 64 at cpu), 1 16 (pyramid), 1 8 (igpt), 32 (train)")
     b.add_argument("--families", nargs="+", default=None)
-    b.add_argument("--size", type=positive_int, default=None, help="image height and width (default 28; pyramid 32)")
-    b.add_argument("--profile", default="cpu", help="pyramid, igpt: the profile whose model sizes are timed")
+    b.add_argument("--size", type=positive_int, default=None, help="image height and width (default: sampling the profile's 14 28 42; 28; pyramid 32)")
+    b.add_argument("--profile", default="cpu", help="sampling: the profile's sizes, batches and naive budget; pyramid, igpt: the profile "
+                        "whose model sizes are timed (default cpu)")
     b.add_argument("--device")
 
     g = sub.add_parser("stage", help="copy one profile's executed chapters to _staged/ for jupyter-book")
@@ -156,9 +157,13 @@ def cmd_bench(args):
     families = args.families or bench.FAMILIES
     for name in families:
         models.family(name)                                           # unknown names: one clear line
-    size = args.size or 28
-    rows = bench.sampling(families, args.batches or [1, 16, 64], (1, size, size), args.device)
-    print(f"wrote {bench.write_sampling(rows, args.device)}")
+    profiles.check_profile(args.profile)
+    scale = profiles.BENCH[args.profile]
+    sizes = [args.size] if args.size else scale["sizes"]
+    rows = bench.sampling(families, args.batches or scale["batches"], sizes, scale["naive_budget_s"], args.device)
+    summaries = [bench.profile_steps(name, batch, device=args.device)
+                 for name in families for batch in scale["profile_batches"]]
+    print(f"wrote {bench.write_sampling(rows, args.device, profiles=summaries)}")
 
 
 def cmd_tables(args):

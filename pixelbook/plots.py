@@ -181,6 +181,44 @@ def cache_step_figure(convs, shape, row, col):
     return fig
 
 
+@torch.no_grad()
+def fast_cache_figure(model, row, col):
+    """Fast PixelCNN++'s per-layer caches when pixel (row, col) is drawn: one panel per layer of
+    :meth:`PixelCNNpp.unet`, at its own resolution, u stream above and ul below, shading the
+    outputs computed so far. Unwritten cache cells are NaN during this run, so a shaded cell is
+    one the sampler really wrote."""
+    C, H, W = model.image_shape
+    x = torch.zeros(1, C, H, W, dtype=torch.long)
+    model.eval()
+    sampler = model.sampler(x)
+    for cache in sampler.signed:
+        cache[:, :, 1:, 1:-1] = float("nan")
+    for i in range(row + 1):
+        for j in range(W if i < row else col + 1):
+            sampler.step(x, i, j, None)
+    streams = {name: [(n, step) for n, step in enumerate(sampler.steps) if step.stream == name] for name in ("u", "ul")}
+    columns = max(len(steps) for steps in streams.values())
+    fig, axes = plt.subplots(2, columns, figsize=(1.25 * columns, 3.2), squeeze=False)
+    for r, (name, steps) in enumerate(streams.items()):
+        for k, ax in enumerate(axes[r]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if k >= len(steps):
+                ax.axis("off")
+                continue
+            n, step = steps[k]
+            held = ~sampler.signed[n][0, 0, 1:, 1:-1].isnan()
+            ax.imshow(held.float(), cmap="Greys", vmin=0, vmax=1.6, extent=(0, W, H, 0), interpolation="nearest")
+            scale = 2 ** step.level
+            ax.add_patch(plt.Rectangle((col // scale * scale, row // scale * scale), scale, scale, fill=False,
+                                       edgecolor="C3", lw=1.2))
+            ax.set_title(f"{name} {step.kind}\n{H // scale}x{W // scale}", fontsize=7)
+    fig.suptitle(f"cache contents when pixel ({row}, {col}) is drawn (red: its position at each resolution)",
+                 fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def image_columns(columns, titles, levels, size=1.3):
     """A table of images: one column per entry of ``columns`` (int tensors [n, C, h, w], any
     resolution, each with its number of levels in ``levels``), one row per image."""

@@ -234,12 +234,14 @@ ENTRIES = {
 PALETTE = {"smoke": 8, "cpu": 16, "gpu": 64, "paper": 512}
 
 
-# The sampling benchmark's scale per profile (the fast_sampling chapter and `bench sampling`).
+# The sampling benchmark's scale per profile (the fast_sampling chapter and `bench sampling`): image
+# sizes, batches, the seconds a naive run may take before it is timed on its first pixels only,
+# and the batches of the torch.profiler summary.
 BENCH = {
-    "smoke": dict(size=8, batches=[1, 4]),
-    "cpu": dict(size=28, batches=[1, 16, 64]),
-    "gpu": dict(size=28, batches=[1, 16, 64, 256]),
-    "paper": dict(size=32, batches=[1, 16, 256]),
+    "smoke": dict(sizes=[8], batches=[1, 4], naive_budget_s=None, profile_batches=[4]),
+    "cpu": dict(sizes=[14, 28, 42], batches=[1, 16, 64], naive_budget_s=15, profile_batches=[1, 16]),
+    "gpu": dict(sizes=[14, 28, 42], batches=[1, 16, 64, 256], naive_budget_s=5, profile_batches=[1, 16]),
+    "paper": dict(sizes=[32], batches=[1, 16, 256], naive_budget_s=60, profile_batches=[1, 16]),
 }
 
 

@@ -67,7 +67,10 @@ def check_request(n, temperature):
 
 
 def autoregressive_sample(model, n, y=None, generator=None, cache=True, temperature=1.0, progress=False,
-                          condition=None, prefix=None, **likelihood_options):
+                          condition=None, prefix=None, pixels=None, **likelihood_options):
+    """n images [n, C, H, W] from ``model``; see :meth:`AutoregressiveModel.sample`. ``pixels``
+    stops after that many pixels in raster order (the rest stay 0): a benchmark times a slow naive
+    run on its first pixels, which cost the same as any others."""
     C, H, W = model.image_shape
     device = model.device
     check_request(n, temperature)
@@ -93,8 +96,9 @@ def autoregressive_sample(model, n, y=None, generator=None, cache=True, temperat
     model.eval()                                                       # before the sampler freezes anything
     try:
         sampler = model.sampler(x, y, cache=cache, condition=condition)
-        for i in progress_bar(range(H), desc=f"sampling {model.name}", unit="row", enable=progress):
-            for j in range(W):
+        stop = H * W if pixels is None else pixels
+        for i in progress_bar(range(-(-stop // W)), desc=f"sampling {model.name}", unit="row", enable=progress):
+            for j in range(min(W, stop - i * W)):
                 for channel in passes:
                     if i < given_rows:                                # a given pixel: only feed the caches
                         if sampler.visits_given:

@@ -146,3 +146,22 @@ def test_train_on_real_fashion_mnist(tmp_path):
                  "--eval-images", "64", "--out", str(out), "--quiet"]) == 0
     run = json.loads((out / "metrics.json").read_text())["runs"][0]
     assert run["image_shape"] == [1, 28, 28] and run["eval_images"] == 64 and run["train_images"] == 96
+
+
+def test_sampling_benchmark_scales_a_slow_naive_run_from_its_first_pixels(tmp_path):
+    """A naive run over budget draws only its first pixels; its time is scaled up, labelled as
+    an estimate, and the images are compared on the pixels both samplers drew. The record keeps
+    the profiler summary, and both plots are written."""
+    from pixelbook import bench
+    rows = bench.sampling(["pixelcnn"], batches=[2], sizes=[5, 6], naive_budget_s=1e-6, progress=False)
+    assert [r["size"] for r in rows] == [5, 6]
+    for row in rows:
+        assert row["naive_estimated"] and row["naive_pixels"] == 2 and row["identical"]
+        assert row["naive_ms_per_pixel"] == pytest.approx(1000 * row["naive_s"] / row["size"] ** 2, rel=1e-2)
+    full = bench.sampling(["pixelcnn"], batches=[1], sizes=[4], progress=False)[0]
+    assert not full["naive_estimated"] and full["naive_pixels"] == 16 and full["identical"]
+    summary = bench.profile_steps("pixelcnn", 2, size=4)
+    assert summary["steps"] == 16 and summary["ops"] and 0 <= summary["python_share"] < 1
+    path = bench.write_sampling(rows, out=tmp_path, profiles=[summary])
+    assert json.loads(path.read_text())["profiles"][0]["family"] == "pixelcnn"
+    assert (tmp_path / "sampling.png").exists() and (tmp_path / "sampling_per_pixel.png").exists()

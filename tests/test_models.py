@@ -217,6 +217,23 @@ def test_every_cached_step_equals_the_whole_network(name, shape):
             torch.testing.assert_close(params, full[:, :, i, j], rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("shape", [(1, 9, 7), (3, 8, 8)])
+def test_fast_pixelcnn_pp_reads_no_cache_cell_before_writing_it(shape):
+    """Every cache cell starts as NaN: a step that read a cell before its layer wrote it would
+    give NaN parameters. By the end every cell of every layer is written, at every resolution."""
+    torch.manual_seed(0)
+    model = pb.models.create("pixelcnn_pp", shape, 16, filters=4, resnets=1, mixtures=2, downsamples=2).eval()
+    C, H, W = shape
+    x = torch.randint(0, 16, (2, C, H, W))
+    sampler = model.sampler(x)
+    for cache in sampler.signed:
+        cache[:, :, 1:, 1:-1] = float("nan")
+    with torch.no_grad():
+        for i, j in itertools.product(range(H), range(W)):
+            assert not sampler.step(x, i, j, None).isnan().any(), (i, j)
+    assert not any(cache.isnan().any() for cache in sampler.signed)
+
+
 @pytest.mark.parametrize("name", ["gated_pixelcnn", "pixelcnn_pp"])
 def test_class_conditional_cached_steps_equal_the_whole_network(name):
     model = build(name, (3, 4, 5), 4, seed=2, num_classes=3)

@@ -147,9 +147,9 @@ class FastSampler(Sampler):
     def run_row(self, n, step, r):
         """Step ``n``'s row r at the resolution it runs at (its input's, for a transposed
         convolution, which writes the two fine rows that coarse row r feeds)."""
-        if step.kind == "input":                                       # u_in on image rows r-2 .. r-1
-            if r:
-                self.write(n, r, 0, self.u_in.row(self.image, r - 1))
+        if step.kind == "input":                                       # u_in on image rows r-2 .. r-1;
+            above = self.u_in.row(self.image, r - 1) if r else 0       # row 0 sees nothing: zeros
+            self.write(n, r, 0, above + torch.zeros_like(self.signed[n][:, :, 1, 1:-1]))
         elif step.kind == "block":
             block, inner = self.frozen[n]
             hidden = block.conv_in.row(self.elu[step.input], r)
@@ -177,12 +177,10 @@ class FastSampler(Sampler):
         if step.kind == "input":                                       # ul_in_above on row r-1, once per
             if c == 0:                                                 # row, plus ul_in_left on (r-1 .. r, c-1)
                 self.above = self.ul_above.row(self.image, r) if r else None
-            value = self.above[:, :, c] if r else None
+            value = self.above[:, :, c] if r else torch.zeros_like(self.signed[n][:, :, 1, 1])
             if c:
-                left = self.ul_left.at(self.image, r, c)
-                value = left if value is None else value + left
-            if value is not None:
-                self.write(n, r, c, value)
+                value = value + self.ul_left.at(self.image, r, c)
+            self.write(n, r, c, value)                                 # (0, 0) sees nothing: zeros
         elif step.kind == "block":
             block, inner = self.frozen[n]
             window = self.elu[step.input][:, :, r: r + 2, c: c + 2].permute(0, 2, 3, 1).reshape(len(inner), block.window)
