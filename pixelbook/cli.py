@@ -116,6 +116,21 @@ def parser() -> argparse.ArgumentParser:
                         "whose model sizes are timed (default cpu)")
     b.add_argument("--device")
 
+    d = sub.add_parser("device-run", help="every chapter's gpu runs and the GPU benchmarks in one call, packed "
+                                          "for the device tool (README, 'A GPU run')")
+    d.add_argument("--out", help="the bundle's folder (the device tool's $OUT)")
+    d.add_argument("--budget-s", type=positive_float, default=480, help="seconds for runs and benchmarks (default 480)")
+    d.add_argument("--dry-run", action="store_true", help="the same on the CPU with toy steps (CI)")
+    d.add_argument("--chapters", nargs="+", help="only these chapters' runs (default: every chapter)")
+    d.add_argument("--estimate", action="store_true",
+                   help="print each gpu run's FLOPs, operators and estimated seconds on an H200 and a T4; train nothing")
+    d.add_argument("--quiet", action="store_true")
+
+    i = sub.add_parser("device-import", help="check a device bundle and put its runs where the gpu chapters reuse them")
+    i.add_argument("bundle", help="the folder the device tool brought back")
+    i.add_argument("--results", help="a results folder other than the book's (required for a dry run)")
+    i.add_argument("--quiet", action="store_true")
+
     g = sub.add_parser("stage", help="copy one profile's executed chapters to _staged/ for jupyter-book")
     g.add_argument("--profile", help="default: the highest profile with results for every chapter")
     return p
@@ -164,6 +179,33 @@ def cmd_bench(args):
     summaries = [bench.profile_steps(name, batch, device=args.device)
                  for name in families for batch in scale["profile_batches"]]
     print(f"wrote {bench.write_sampling(rows, args.device, profiles=summaries)}")
+
+
+def cmd_device_run(args):
+    from . import device
+    if args.estimate:
+        rows = device.estimate("gpu", args.chapters)
+        print(f"{'chapter':15s} {'run':32s} {'steps':>6s} {'GFLOP/step':>10s} {'ops/step':>8s} {'H200 s':>7s} {'T4 s':>7s}")
+        for r in rows:
+            name = " ".join(str(v) for v in (r["model"], r["label"] or "", f"seed {r['seed']}" if r["seed"] is not None else "") if v)
+            print(f"{r['chapter']:15s} {name:32s} {r['steps']:6d} {r['gflop_per_step']:10.2f} {r['ops_per_step']:8d} "
+                  f"{r['H200_s']:7.1f} {r['T4_s']:7.1f}")
+        print(f"{'all':15s} {'':32s} {'':6s} {'':10s} {'':8s} {sum(r['H200_s'] for r in rows):7.0f} "
+              f"{sum(r['T4_s'] for r in rows):7.0f}")
+        return
+    if not args.out:
+        raise PixelbookError("device-run needs --out DIR (or --estimate)")
+    manifest = device.device_run(args.out, args.budget_s, args.dry_run, args.chapters, not args.quiet)
+    packed = json.loads(manifest.read_text())
+    partial = sum(r["partial"] for r in packed["runs"])
+    print(f"wrote {manifest.parent}: {len(packed['runs'])} runs ({partial} partial) in {packed['wallclock_s']:.0f} s "
+          f"on {packed['device']}")
+
+
+def cmd_device_import(args):
+    from . import device
+    written = device.device_import(args.bundle, args.results, not args.quiet)
+    print(f"imported into {', '.join(str(p) for p in written) or 'nothing'}")
 
 
 def cmd_tables(args):
@@ -230,7 +272,8 @@ def cmd_sample(args):
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample, "run": cmd_run,
-            "tables": cmd_tables, "stage": cmd_stage, "bench": cmd_bench}
+            "tables": cmd_tables, "stage": cmd_stage, "bench": cmd_bench, "device-run": cmd_device_run,
+            "device-import": cmd_device_import}
 
 
 def main(argv=None) -> int:

@@ -4,6 +4,7 @@ them but ``errors``, so reporting (``results``) sits above training and data, no
 
 import contextlib
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -66,6 +67,17 @@ def git_commit() -> tuple[str, bool]:
         return (sha or "unknown"), bool(dirty)
     except (OSError, subprocess.SubprocessError):
         return "unknown", False
+
+
+def code_hash() -> str:
+    """sha256 (12 hex digits) of the library's source, ``pixelbook/**/*.py`` by path and content:
+    names the code that ran where git may not travel (a device machine gets the working tree
+    only)."""
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
 
 
 def resolve_device(device=None) -> torch.device:

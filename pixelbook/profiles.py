@@ -4,7 +4,9 @@ One entry per (chapter, profile):
 
 - ``smoke``: seconds per chapter on 2 CPU cores, bundled data only. CI and nbval run this.
 - ``cpu``: about 10-20 minutes per chapter on 2 cores, on Fashion-MNIST.
-- ``gpu``: about 10 minutes on an H100 (an hour on a Colab T4).
+- ``gpu``: every chapter's runs together fit one device call: about 5 minutes of training on one
+  H200 (``python -m pixelbook device-run --estimate`` shows the estimate per run), under 20
+  minutes per chapter on a Colab T4.
 - ``paper``: the paper's hyperparameters and dataset; multi-GPU through ``torchrun``.
 """
 
@@ -53,7 +55,7 @@ ENTRIES = {
         steps=2500, batch_size=32, lr=1e-3, warmup=100),
     ("pixelcnn", "gpu"): Profile(
         dataset="fashion_mnist", models={"pixelcnn": dict(hidden=64, layers=12, output_hidden=256)},
-        steps=12000, batch_size=64, lr=1e-3, warmup=200, ema=0.999, checkpoint_every=1000),
+        steps=2400, batch_size=64, lr=1e-3, warmup=100, ema=0.999, checkpoint_every=800),
     # The paper's CIFAR-10 PixelCNN: h = 128 (2h = 256 maps), 15 residual blocks, 1024 output
     # maps (PixelRNN paper, section 5 / Table 3); the step count is ours.
     ("pixelcnn", "paper"): Profile(
@@ -75,10 +77,10 @@ ENTRIES = {
                 "diagonal_bilstm": dict(hidden=16, layers=1, output_hidden=32),
                 "multiscale_pixelrnn": dict(hidden=16, layers=1, output_hidden=32, condition_channels=16)}),
     ("pixelrnn", "gpu"): Profile(
-        dataset="fashion_mnist", steps=6000, batch_size=64, lr=1e-3, warmup=200, ema=0.999, checkpoint_every=1000,
-        models={"row_lstm": dict(hidden=48, layers=4, output_hidden=128),
-                "diagonal_bilstm": dict(hidden=48, layers=4, output_hidden=128),
-                "multiscale_pixelrnn": dict(hidden=48, layers=4, output_hidden=128, condition_channels=32)}),
+        dataset="fashion_mnist", steps=150, batch_size=128, lr=2e-3, warmup=20, ema=0.995, checkpoint_every=75,
+        models={"row_lstm": dict(hidden=48, layers=2, output_hidden=128),
+                "diagonal_bilstm": dict(hidden=48, layers=2, output_hidden=128),
+                "multiscale_pixelrnn": dict(hidden=48, layers=2, output_hidden=128, condition_channels=32)}),
     ("pixelrnn", "paper"): Profile(
         dataset="cifar10", steps=200_000, batch_size=16, lr=1e-3, warmup=1000, ema=0.9995, checkpoint_every=2000,
         models={"row_lstm": dict(hidden=128, layers=12, output_hidden=1024),
@@ -94,8 +96,8 @@ ENTRIES = {
         dataset="fashion_mnist", steps=2000, batch_size=32, lr=1e-3, warmup=100,
         models={"gated_pixelcnn": dict(channels=32, layers=6, output_hidden=64)}),
     ("gated_pixelcnn", "gpu"): Profile(
-        dataset="fashion_mnist", steps=12000, batch_size=64, lr=1e-3, warmup=200, ema=0.999, checkpoint_every=1000,
-        models={"gated_pixelcnn": dict(channels=96, layers=12, output_hidden=256)}),
+        dataset="fashion_mnist", steps=1200, batch_size=64, lr=1e-3, warmup=100, ema=0.999, checkpoint_every=400,
+        models={"gated_pixelcnn": dict(channels=64, layers=10, output_hidden=256)}),
     ("gated_pixelcnn", "paper"): Profile(
         dataset="cifar10", steps=300_000, batch_size=16, lr=1e-3, warmup=1000, ema=0.9995, checkpoint_every=2000,
         models={"gated_pixelcnn": dict(channels=384, layers=20, output_hidden=1024)}),
@@ -110,9 +112,9 @@ ENTRIES = {
         warmup=50, checkpoint_every=150, ema=0.995, eval_images=2000,
         models={"pixelcnn_pp": dict(filters=24, resnets=1, mixtures=10, downsamples=2)}),
     ("pixelcnn_pp", "gpu"): Profile(
-        dataset="fashion_mnist", colour_dataset="colored_fashion_mnist", steps=10000, batch_size=64, lr=1e-3,
-        warmup=200, checkpoint_every=1000, ema=0.999,
-        models={"pixelcnn_pp": dict(filters=80, resnets=3, mixtures=10, downsamples=2, dropout=0.5)}),
+        dataset="fashion_mnist", colour_dataset="colored_fashion_mnist", steps=400, batch_size=128, lr=2e-3,
+        warmup=40, checkpoint_every=200, ema=0.995,
+        models={"pixelcnn_pp": dict(filters=64, resnets=2, mixtures=10, downsamples=2, dropout=0.5)}),
     ("pixelcnn_pp", "paper"): Profile(
         dataset="cifar10", colour_dataset="cifar10", steps=500_000, batch_size=16, lr=1e-3, warmup=1000,
         checkpoint_every=2000, ema=0.9995,
@@ -144,12 +146,12 @@ ENTRIES = {
                 "pyramid_pixelcnn": dict(base=4, filters=24, resnets=1, mixtures=5, embedding=16,
                                          embedding_blocks=5, embedding_down=(1,), embedding_up=(3, 4))}),
     ("auxiliary", "gpu"): Profile(
-        dataset="fashion_mnist32", colour_dataset="colored_fashion_mnist", steps=8000, batch_size=64, lr=1e-3,
-        warmup=200, checkpoint_every=1000, ema=0.999,
-        models={"grayscale_pixelcnn": dict(filters=80, resnets=3, mixtures=10, downsamples=2, dropout=0.5,
-                                           embedding=80, embedding_blocks=12, embedding_down=(2, 4),
-                                           embedding_up=(8, 10), sketch_resnets=7),
-                "pyramid_pixelcnn": dict(base=4, filters=64, resnets=3, mixtures=10, dropout=0.5, embedding=64,
+        dataset="fashion_mnist32", colour_dataset="colored_fashion_mnist", steps=150, batch_size=128, lr=2e-3,
+        warmup=20, checkpoint_every=75, ema=0.995,
+        models={"grayscale_pixelcnn": dict(filters=48, resnets=2, mixtures=10, downsamples=2, dropout=0.5,
+                                           embedding=48, embedding_blocks=12, embedding_down=(2, 4),
+                                           embedding_up=(8, 10), sketch_resnets=4),
+                "pyramid_pixelcnn": dict(base=4, filters=48, resnets=2, mixtures=10, dropout=0.5, embedding=48,
                                          embedding_blocks=15, embedding_down=(3,), embedding_up=(9, 12))}),
     # The paper's hyperparameters (sections 3.3, 4.1, 4.2): PixelCNN++ factors with 160 filters and 10
     # mixtures; dropout 0.5; Adam at 1e-3 with an exponential decay per iteration and no warm-up.
@@ -190,9 +192,9 @@ ENTRIES = {
         warmup=70, checkpoint_every=100, ema=0.995, eval_images=2000,
         models={"igpt": dict(width=64, layers=4, heads=4)}),
     ("imagegpt", "gpu"): Profile(
-        dataset="fashion_mnist", colour_dataset="colored_fashion_mnist", steps=10000, batch_size=64, lr=1e-3,
-        warmup=500, checkpoint_every=1000, ema=0.999,
-        models={"igpt": dict(width=256, layers=8, heads=8)}),
+        dataset="fashion_mnist", colour_dataset="colored_fashion_mnist", steps=600, batch_size=64, lr=1e-3,
+        warmup=60, checkpoint_every=300, ema=0.999,
+        models={"igpt": dict(width=192, layers=6, heads=6)}),
     ("imagegpt", "paper"): Profile(
         dataset="cifar10", colour_dataset="cifar10", steps=500_000, batch_size=32, lr=1e-3, warmup=5000,
         checkpoint_every=2000, ema=0.9995, models={"igpt": dict(width=512, layers=24, heads=8)}),
@@ -220,8 +222,8 @@ ENTRIES = {
                 "pixelcnn_pp": dict(filters=10, resnets=1, mixtures=10, downsamples=2),
                 "igpt": dict(width=32, layers=2, heads=2)}),
     ("leaderboard", "gpu"): Profile(
-        dataset="fashion_mnist", steps=4000, batch_size=64, lr=1e-3, warmup=200, ema=0.999, checkpoint_every=500,
-        seeds=(0, 1), curve_every=500, curve_images=1000,
+        dataset="fashion_mnist", steps=250, batch_size=128, lr=2e-3, warmup=25, ema=0.995, checkpoint_every=125,
+        seeds=(0, 1), curve_every=50, curve_images=1000,
         models={"pixelcnn": dict(hidden=56, layers=8, output_hidden=128),
                 "row_lstm": dict(hidden=64, layers=2, output_hidden=128),
                 "diagonal_bilstm": dict(hidden=64, layers=2, output_hidden=128),
@@ -240,9 +242,48 @@ PALETTE = {"smoke": 8, "cpu": 16, "gpu": 64, "paper": 512}
 BENCH = {
     "smoke": dict(sizes=[8], batches=[1, 4], naive_budget_s=None, profile_batches=[4]),
     "cpu": dict(sizes=[14, 28, 42], batches=[1, 16, 64], naive_budget_s=15, profile_batches=[1, 16]),
-    "gpu": dict(sizes=[14, 28, 42], batches=[1, 16, 64, 256], naive_budget_s=5, profile_batches=[1, 16]),
+    "gpu": dict(sizes=[14, 28, 42], batches=[1, 16, 64, 256], naive_budget_s=3, profile_batches=[1, 16]),
     "paper": dict(sizes=[32], batches=[1, 16, 256], naive_budget_s=60, profile_batches=[1, 16]),
 }
+
+
+def ablations(entry) -> dict:
+    """The PixelCNN++ chapter's ablations: {label: size knobs changed}. Dropout is switched to
+    whichever the profile's model does not use."""
+    variants = {"softmax": dict(likelihood="softmax"), "no shortcuts": dict(shortcuts=False),
+                "single resolution": dict(downsamples=0)}
+    if entry.models["pixelcnn_pp"].get("dropout", 0.0) == 0.0:
+        variants["dropout 0.5"] = dict(dropout=0.5)
+    else:
+        variants["no dropout"] = dict(dropout=0.0)
+    return variants
+
+
+def chapter_runs(chapter: str, profile: str) -> list[dict]:
+    """Every run a chapter trains at ``profile``, in its order, as ``Chapter.train`` keyword
+    arguments (model; label, dataset, seed and size knobs where it sets them): what a device run
+    trains ahead of the chapters. ``tests/test_results.py`` checks the list against the runs each
+    chapter's committed smoke results hold, so it cannot drift from the chapters' code."""
+    if (chapter, profile) not in ENTRIES:
+        return []
+    entry = get(chapter, profile)
+    if chapter == "leaderboard":
+        return [dict(model=name, seed=seed) for name in entry.models for seed in entry.seeds]
+    colour = entry.colour_dataset
+    extra = {
+        "gated_pixelcnn": lambda: [dict(model="gated_pixelcnn", label="given y", size=dict(num_classes=10))],
+        "pixelcnn_pp": lambda: [dict(model="pixelcnn_pp", dataset=colour, label="colour")] + [
+            dict(model="pixelcnn_pp", label=label, size=size) for label, size in ablations(entry).items()],
+        "auxiliary": lambda: [dict(model="pyramid_pixelcnn", dataset=colour, label="colour"),
+                              dict(model="pyramid_pixelcnn", dataset=colour, label="colour grey base",
+                                   size=dict(grey_base=True))],
+        "imagegpt": lambda: [dict(model="igpt", dataset=colour, label=f"palette {PALETTE[profile]}",
+                                  size=dict(palette=PALETTE[profile]))],
+    }
+    main = [dict(model=name) for name in entry.models]
+    if chapter == "auxiliary":                                         # the Grayscale model reads colour
+        main = [dict(model="grayscale_pixelcnn", dataset=colour), dict(model="pyramid_pixelcnn")]
+    return main + extra.get(chapter, list)()
 
 
 def chapters() -> list[str]:

@@ -19,13 +19,14 @@ COLUMNS = ["model", "dataset", "test bpd", "test images", "train images", "param
 
 
 def collect(results_dir=None) -> list[dict]:
-    """One row per run in every ``results/<profile>/<chapter>/metrics.json``."""
+    """One row per run in every ``results/<profile>/<chapter>/metrics.json``, except partial
+    runs (a device run that stopped at its deadline): they never enter a bpd table."""
     results_dir = Path(results_dir or REPO / "results")
     rows = []
     for path in sorted(results_dir.glob("*/*/metrics.json")):
         try:
             metrics = json.loads(path.read_text())
-            rows += [table_row(run, metrics) for run in metrics.get("runs", [])]
+            rows += [table_row(run, metrics) for run in metrics.get("runs", []) if not run.get("partial")]
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise PixelbookError(f"{path}: not a readable metrics file ({type(e).__name__}: {e}); "
                                  f"rerun its chapter") from None
@@ -224,7 +225,8 @@ def leaderboard(runs) -> list[dict]:
     family's ``separated_from_next`` is False when its seeds' range overlaps the next family's."""
     families = {}
     for run in runs:
-        families.setdefault(run["model"], []).append(run)
+        if not run.get("partial"):                                     # stopped at a deadline: not a result
+            families.setdefault(run["model"], []).append(run)
     rows = []
     for model, found in families.items():
         found = sorted(found, key=lambda r: r["seed"])

@@ -119,7 +119,7 @@ def finished(out: Path, record: dict) -> dict | None:
     except (OSError, ValueError):
         return None
     done = metrics.get("plan_hash") == plan_hash(record) and (out / "weights.safetensors").is_file()
-    return metrics if done else None
+    return metrics if done and not metrics.get("partial") else None   # a partial run resumes
 
 
 @dataclass
@@ -131,9 +131,13 @@ class Run:
 
 def train_and_evaluate(model_name, profile="cpu", dataset=None, out=None, seed=0, resume=False, steps=None,
                        batch_size=None, lr=None, eval_images=None, device=None, progress=True,
-                       retrain=False, size=None, label=None, fast=None, chapter=None) -> Run:
+                       retrain=False, size=None, label=None, fast=None, chapter=None, deadline=None,
+                       sample=True) -> Run:
     """Train, evaluate and sample one model into ``out`` (default: the plan's run folder).
-    A finished run of the same plan is reused unless ``retrain``. Under ``torchrun`` this is one
+    A finished run of the same plan is reused unless ``retrain``. Past ``deadline``
+    (``time.monotonic()``) training stops at a checkpoint, and the run is evaluated and recorded
+    as ``partial``: never reused as finished, never put in a bpd table. ``sample=False`` skips
+    the sample grid (a device run, whose chapters draw their own). Under ``torchrun`` this is one
     rank of a data-parallel job (``pixelbook.distributed``): ``batch_size`` is per rank, and rank
     0 writes every file."""
     context = distributed.context()
@@ -176,7 +180,7 @@ def train_and_evaluate(model_name, profile="cpu", dataset=None, out=None, seed=0
         model = models.create(model_name, train_set.image_shape, train_set.levels, **record["size"]).to(device)
         model.prepare(train_set.images, seed)
         result, eval_model = train(model, train_set, TrainConfig(**record["train"]), out, resume=resume,
-                                   progress=progress, context=context, curve_set=curve_set)
+                                   progress=progress, context=context, curve_set=curve_set, deadline=deadline)
         test = evaluate(eval_model, test_set, progress=progress, context=context)
         run = {
             "model": model_name, "dataset": record["dataset"], "split": "test",
@@ -195,12 +199,15 @@ def train_and_evaluate(model_name, profile="cpu", dataset=None, out=None, seed=0
             **({"processes": context.world} if context.world > 1 else {}),
         }
         metrics = {**started, "plan_hash": plan_hash(record), "runs": [run]}
+        if result.steps < record["train"]["steps"]:                     # stopped at the deadline
+            metrics["partial"] = run["partial"] = True
         if context.main:
             save_weights(eval_model, out / "weights.safetensors",
                          extra={"dataset": record["dataset"], "profile": profile, "step": result.steps, "seed": seed})
-            grid = eval_model.sample(record["samples"], generator=torch.Generator(device).manual_seed(seed),
-                                     progress=progress)
-            plots.save_grid(grid, train_set.levels, out / "samples.png")
+            if sample:
+                grid = eval_model.sample(record["samples"], generator=torch.Generator(device).manual_seed(seed),
+                                         progress=progress)
+                plots.save_grid(grid, train_set.levels, out / "samples.png")
             curve = plots.training_curve(result.history, test["bpd"], f"{model_name} on {record['dataset']}")
             plots.save_figure(curve, out / "curve.png")
             plots.plt.close(curve)

@@ -253,7 +253,10 @@ class Trainer:
         raise TrainingDiverged(f"{what} at step {self.step + 1}; training stopped, last good checkpoint: "
                                f"{found[-1].name if found else 'none'}")
 
-    def run(self, progress=True) -> TrainResult:
+    def run(self, progress=True, deadline=None) -> TrainResult:
+        """Train to ``config.steps``; past ``deadline`` (a ``time.monotonic()`` value) stop at a
+        checkpoint after the current step instead: the result then has fewer steps (a partial
+        run, which ``resume`` continues exactly)."""
         config = self.config
         self.model.train()
         bar = progress_bar(total=config.steps, initial=self.step, desc=f"training {self.model.name}",
@@ -276,6 +279,9 @@ class Trainer:
                     self.measure_curve()
                 if self.step % config.checkpoint_every == 0 or self.step == config.steps:
                     self.save()
+                elif deadline is not None and time.monotonic() >= deadline:
+                    self.save()
+                    break
         finally:
             bar.close()
         images = self.step * config.batch_size * self.world
@@ -289,14 +295,14 @@ class Trainer:
 
 
 def train(model, train_set, config: TrainConfig, out_dir=None, resume=False, progress=True, context=None,
-          curve_set=None):
+          curve_set=None, deadline=None):
     """Train ``model`` on an :class:`pixelbook.data.ImageSet`; returns (TrainResult, eval model).
     ``context`` (``pixelbook.distributed``) makes it one rank of a data-parallel job; ``curve_set``
-    is the held-out set of ``config.curve_every``."""
+    is the held-out set of ``config.curve_every``; ``deadline`` see :meth:`Trainer.run`."""
     trainer = Trainer(model, train_set.images, train_set.labels, config, out_dir, context, curve_set)
     if resume:
         trainer.resume()
-    result = trainer.run(progress)
+    result = trainer.run(progress, deadline)
     return result, trainer.eval_model
 
 

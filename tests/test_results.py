@@ -55,3 +55,15 @@ def test_a_full_disk_leaves_the_previous_metrics_intact(tmp_path, monkeypatch):
     assert str(info.value) == f"cannot write {path}: No space left on device"
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+@pytest.mark.parametrize("chapter", sorted({p.parent.name for p in (REPO / "results" / "smoke").glob("*/metrics.json")}))
+def test_declared_chapter_runs_are_the_runs_the_chapter_trained(chapter):
+    """``profiles.chapter_runs`` (what a device run trains ahead of the chapters) lists exactly
+    the plans the chapter's committed smoke run trained, in its order."""
+    from pixelbook import profiles
+    declared = [runs.plan_hash(runs.plan(spec["model"], "smoke", spec.get("dataset"), spec.get("seed", 0),
+                                         size=spec.get("size"), label=spec.get("label"), chapter=chapter))
+                for spec in profiles.chapter_runs(chapter, "smoke")]
+    trained = [run["plan_hash"] for run in json.loads((REPO / "results" / "smoke" / chapter / "metrics.json").read_text())["runs"]]
+    assert declared == trained

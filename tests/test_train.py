@@ -237,3 +237,16 @@ def test_bf16_is_resolved_for_the_device_before_the_plan_is_hashed(monkeypatch):
     assert gpu["train"]["bf16"] is True and pb.runs.plan_hash(gpu) != pb.runs.plan_hash(cpu)
     fp32 = pb.runs.plan("pixelcnn", "smoke", fast={"bf16": False})
     assert fp32["train"]["bf16"] is False and pb.runs.plan_hash(fp32) != pb.runs.plan_hash(gpu)
+
+
+def test_a_run_stopped_at_its_deadline_is_partial_and_resumes_to_the_uninterrupted_result(tmp_path):
+    """A device run's deadline: training stops at a checkpoint, the run is recorded as partial and
+    never reused as finished; run again, it resumes and ends where a run never stopped ends."""
+    from pixelbook.runs import train_and_evaluate
+    options = dict(steps=4, eval_images=8, sample=False, progress=False)
+    stopped = train_and_evaluate("pixelcnn", "smoke", out=tmp_path / "stopped", deadline=time.monotonic(), **options)
+    assert stopped.metrics["partial"] and stopped.metrics["runs"][0]["train_steps"] == 1
+    resumed = train_and_evaluate("pixelcnn", "smoke", out=tmp_path / "stopped", resume=True, **options)
+    assert not resumed.reused and "partial" not in resumed.metrics and resumed.metrics["runs"][0]["train_steps"] == 4
+    whole = train_and_evaluate("pixelcnn", "smoke", out=tmp_path / "whole", **options)
+    assert resumed.metrics["runs"][0]["test_bpd"] == whole.metrics["runs"][0]["test_bpd"]
