@@ -62,7 +62,7 @@ MAX_FILES = 8
 BUDGET_S = 480
 BENCH_RESERVE_S = 120            # of the budget, for the benchmarks after the runs
 RUN_OVERHEAD_S = 4               # a run's set-up, evaluation and spot check, beyond its training
-TRAIN_SHARE = 0.85               # of a run's share, for training; the rest evaluates and samples
+TRAIN_SHARE = 0.85               # of a run's share, for training; the rest evaluates and spot-checks it
 TOY = dict(steps=2, eval_images=16)
 SPOT_IMAGES = 16
 SPOT_TOLERANCE = 1e-3            # bits/dim, device against this machine, on the same weights
@@ -141,38 +141,49 @@ def device_run(out, budget_s=BUDGET_S, dry_run=False, chapters=None, progress=Tr
             if progress:
                 print(f"[{k + 1}/{len(work)}] {chapter}: {spec['model']} {spec.get('label') or ''} "
                       f"({share:.0f} s)", flush=True)
-            done = runs.train_and_evaluate(spec["model"], "gpu", out=scratch / f"{k:02d}", device=device,
-                                           progress=progress, fast=fast, resume=True, sample=False,
-                                           deadline=time.monotonic() + TRAIN_SHARE * share, **options)
-            packed.append({"chapter": chapter, "spec": spec, "overrides": overrides,
-                           "name": runs.run_name(spec["model"], spec.get("label"), spec.get("seed")),
-                           "plan": json.loads((done.out / "config.json").read_text()), "metrics": done.metrics,
-                           "partial": bool(done.metrics.get("partial")), "weights_file": done.out / "weights.safetensors"})
+            entry = {"chapter": chapter, "spec": spec, "overrides": overrides,
+                     "name": runs.run_name(spec["model"], spec.get("label"), spec.get("seed"))}
+            try:
+                done = runs.train_and_evaluate(spec["model"], "gpu", out=scratch / f"{k:02d}", device=device,
+                                               progress=progress, fast=fast, resume=True, sample=False,
+                                               deadline=time.monotonic() + TRAIN_SHARE * share, **options)
+            except (PixelbookError, RuntimeError) as e:                # NaN loss, out of memory: the rest go on
+                packed.append({**entry, "error": str(e).splitlines()[0] if str(e) else type(e).__name__})
+                continue
+            packed.append({**entry, "plan": json.loads((done.out / "config.json").read_text()),
+                           "metrics": done.metrics, "partial": bool(done.metrics.get("partial")),
+                           "weights_file": done.out / "weights.safetensors"})
+
+        def meta():
+            return dict(format=FORMAT, dry_run=dry_run, device=device_name(device), torch=torch.__version__,
+                        cuda=torch.version.cuda, code=code_hash(), commit=git_commit()[0], fast=fast,
+                        budget_s=budget_s, overrides=overrides, trained_s=round(trained_s, 1),
+                        wallclock_s=round(time.monotonic() - start, 1),
+                        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+
         trained_s = time.monotonic() - start
-        benches = run_benchmarks(device, dry_run, progress)
-        return pack(out, packed, benches, dict(
-            format=FORMAT, dry_run=dry_run, device=device_name(device), torch=torch.__version__,
-            cuda=torch.version.cuda, code=code_hash(), commit=git_commit()[0], fast=fast, budget_s=budget_s,
-            overrides=overrides, trained_s=round(trained_s, 1), wallclock_s=round(time.monotonic() - start, 1),
-            created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")), device)
+        pack(out, packed, {}, meta(), device)                          # the runs are safe before the benchmarks
+        benches = run_benchmarks(device, dry_run, progress, until=start + budget_s)
+        return pack(out, packed, benches, meta(), device)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def run_benchmarks(device, dry_run, progress) -> dict:
-    """``bench train``, ``bench sampling`` and ``bench igpt`` on the device (toy sizes for a dry run)."""
+def run_benchmarks(device, dry_run, progress, until=None) -> dict:
+    """``bench train``, ``bench sampling`` and ``bench igpt`` on the device (toy sizes for a dry
+    run), in that order; one that would start after ``until`` (``time.monotonic()``) is skipped."""
     from . import bench
     scale = profiles.BENCH["smoke" if dry_run else "gpu"]
-    sampling_sizes = [6] if dry_run else [28]
-    train_rows = bench.training(["pixelcnn_pp"],
-                                batch=4 if dry_run else 64, image_shape=(1, 8, 8) if dry_run else (1, 28, 28),
-                                steps=1 if dry_run else 10, warmup=1 if dry_run else 3, device=device,
-                                progress=progress)
-    sampling_rows = bench.sampling(["pixelcnn"] if dry_run else bench.FAMILIES, [1] if dry_run else [1, 16, 256],
-                                   sampling_sizes, scale["naive_budget_s"], device, progress)
-    igpt_rows = bench.igpt([1] if dry_run else [1, 64], (1, 4, 4) if dry_run else (1, 28, 28),
-                           "smoke" if dry_run else "gpu", device, progress)
-    return {"train": train_rows, "sampling": sampling_rows, "igpt": igpt_rows}
+    jobs = {
+        "train": lambda: bench.training(["pixelcnn_pp"], batch=4 if dry_run else 64,
+                                        image_shape=(1, 8, 8) if dry_run else (1, 28, 28), steps=1 if dry_run else 10,
+                                        warmup=1 if dry_run else 3, device=device, progress=progress),
+        "sampling": lambda: bench.sampling(["pixelcnn"] if dry_run else bench.FAMILIES, [1] if dry_run else [1, 16, 256],
+                                           [6] if dry_run else [28], scale["naive_budget_s"], device, progress),
+        "igpt": lambda: bench.igpt([1] if dry_run else [1, 64], (1, 4, 4) if dry_run else (1, 28, 28),
+                                   "smoke" if dry_run else "gpu", device, progress),
+    }
+    return {what: job() for what, job in jobs.items() if until is None or time.monotonic() < until}
 
 
 def as_bf16(path: Path) -> bytes:
@@ -185,22 +196,25 @@ def as_bf16(path: Path) -> bytes:
 def pack(out: Path, packed: list, benches: dict, meta: dict, device="cpu") -> Path:
     """Write the bundle: weights cut into ``weights-K.bin``, ``bench.json``, then the manifest."""
     capacity = (MAX_FILES - 2) * FILE_LIMIT
-    blobs = [p["weights_file"].read_bytes() for p in packed]
+    trained = [p for p in packed if "weights_file" in p]
     dtype = "float32"
-    if sum(map(len, blobs)) > capacity:
-        blobs, dtype = [as_bf16(p["weights_file"]) for p in packed], "bfloat16"
+    if sum(p["weights_file"].stat().st_size for p in trained) > capacity:
+        dtype = "bfloat16"
     stream, entries = bytearray(), []
     with tempfile.TemporaryDirectory() as scratch:
-        for p, blob in zip(packed, blobs):
-            fits = len(stream) + len(blob) <= capacity
-            entry = {k: p[k] for k in ("chapter", "spec", "overrides", "name", "plan", "metrics", "partial")}
-            if fits:
+        for p in packed:
+            entry = {k: p[k] for k in ("chapter", "spec", "overrides", "name", "plan", "metrics", "partial", "error")
+                     if k in p}
+            entry["weights"] = None                                    # failed, or beyond the capacity
+            blob = None if "weights_file" not in p else (
+                p["weights_file"].read_bytes() if dtype == "float32" else as_bf16(p["weights_file"]))
+            if blob is not None and len(stream) + len(blob) <= capacity:
                 entry["weights"] = {"offset": len(stream), "bytes": len(blob), "sha256": sha256(blob), "dtype": dtype}
                 stream += blob
-                (Path(scratch) / "w.safetensors").write_bytes(blob)
-                entry["spot_bpd"] = spot_bpd(Path(scratch) / "w.safetensors", p["plan"], device)
-            else:
-                entry["weights"] = None                                # named in the manifest, not packed
+                if p.get("spot", (None, None))[0] != dtype:            # measured once per dtype
+                    (Path(scratch) / "w.safetensors").write_bytes(blob)
+                    p["spot"] = (dtype, spot_bpd(Path(scratch) / "w.safetensors", p["plan"], device))
+                entry["spot_bpd"] = p["spot"][1]
             entries.append(entry)
     out.mkdir(parents=True, exist_ok=True)
     files = {}

@@ -2,7 +2,8 @@
 no ``[book]`` extra) plus what Colab already has (IPython, torch, numpy, matplotlib, scikit-learn).
 
 A fresh virtual environment gets ``pip install .`` and IPython, nothing else; one chapter at the
-smoke profile, its code cells run as one IPython script, must run to its end there. The book's own stack
+smoke profile, its code cells run as one IPython script, must run to its end there, and the
+device run's modules must import (the device machine has no book stack either). The book's own stack
 (jupyter-book, papermill, jupytext, ipykernel) would break Colab's pinned runtime, so it must not
 be needed."""
 
@@ -42,3 +43,10 @@ def test_a_chapter_runs_with_only_the_library_installed(tmp_path):
                           env={**os.environ, "MPLBACKEND": "Agg", "PIXELBOOK_PROGRESS": "0",
                                "PIXELBOOK_RUNS": str(tmp_path / "runs"), "PYTHONPATH": ""})
     assert done.returncode == 0 and "chapter done" in done.stdout, (done.stdout + done.stderr)[-3000:]
+    # The device machine has the same: no papermill, jupytext or ipykernel. Its command must start.
+    device = subprocess.run([python, "-m", "pixelbook", "device-run", "--help"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300, env={**os.environ, "PYTHONPATH": ""})
+    assert device.returncode == 0 and "--dry-run" in device.stdout, device.stderr[-2000:]
+    imports = subprocess.run([python, "-c", "import pixelbook.device, pixelbook.bench, pixelbook.runs"], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": ""})
+    assert imports.returncode == 0, imports.stderr[-2000:]

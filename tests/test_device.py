@@ -8,7 +8,7 @@ import pytest
 
 from pixelbook import book, data, device, profiles, results
 from pixelbook.cli import main
-from pixelbook.errors import DatasetError
+from pixelbook.errors import DatasetError, TrainingDiverged
 
 
 def fashion_mnist_here():
@@ -87,16 +87,27 @@ def test_a_damaged_bundle_gives_one_line_and_imports_nothing(bundle, tmp_path, d
     assert not target.exists()
 
 
-def test_a_run_past_its_deadline_is_packed_partial_and_kept_out_of_the_tables(tmp_path):
+def test_a_late_run_is_packed_partial_a_failed_one_is_recorded_and_neither_enters_a_table(tmp_path, monkeypatch):
+    """A zero budget stops the first run after one step (partial); the second fails (NaN loss)
+    and is recorded with its error while the device run goes on and packs the rest."""
+    train = device.runs.train_and_evaluate
+
+    def diverging(model_name, profile, **options):
+        if options.get("label") == "given y":
+            raise TrainingDiverged("loss is nan at step 1; the last good checkpoint is kept")
+        return train(model_name, profile, **options)
+
+    monkeypatch.setattr(device.runs, "train_and_evaluate", diverging)
     out = tmp_path / "bundle"
-    device.device_run(out, budget_s=0, dry_run=True, chapters=["pixelcnn"], progress=False)
+    device.device_run(out, budget_s=0, dry_run=True, chapters=["gated_pixelcnn"], progress=False)
     manifest = json.loads((out / "manifest.json").read_text())
-    assert [r["partial"] for r in manifest["runs"]] == [True]
-    assert manifest["runs"][0]["metrics"]["runs"][0]["train_steps"] < device.TOY["steps"]
+    first, second = manifest["runs"]
+    assert first["partial"] and first["metrics"]["runs"][0]["train_steps"] < device.TOY["steps"]
+    assert "loss is nan" in second["error"] and second["weights"] is None
     device.device_import(out, tmp_path / "results", progress=False)
-    imported = json.loads((tmp_path / "results" / "gpu" / "pixelcnn" / book.FINISHED_RUNS).read_text())
-    assert all(r["partial"] for r in imported.values())
-    folder = tmp_path / "results" / "gpu" / "pixelcnn"
+    folder = tmp_path / "results" / "gpu" / "gated_pixelcnn"
+    imported = json.loads((folder / book.FINISHED_RUNS).read_text())
+    assert len(imported) == 1 and all(r["partial"] for r in imported.values())
     (folder / "metrics.json").write_text(json.dumps({"runs": list(imported.values())}))
     assert results.collect(tmp_path / "results") == []
 
