@@ -249,7 +249,7 @@ def read_bundle(bundle) -> tuple[dict, bytes, dict]:
         manifest = json.loads((bundle / "manifest.json").read_text())
         files, entries = manifest["files"], manifest["runs"]
         if manifest.get("format") != FORMAT:
-            raise BundleError(f"{bundle}/manifest.json is not a {FORMAT} manifest")
+            raise BundleError(f"{bundle}/manifest.json is not a {FORMAT} manifest; nothing imported")
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise BundleError(f"{bundle}/manifest.json: missing or unreadable ({type(e).__name__}); "
                           f"nothing imported") from None
