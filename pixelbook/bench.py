@@ -265,12 +265,14 @@ def pyramid_figure(rows, device_name):
     return fig
 
 
-def write_bench(what, rows, figures, device=None, out=None, extra=None):
+def write_bench(what, rows, figures, device=None, out=None, extra=None, stamp=None, name=None):
     """results/bench/<what>.json (``<what>_gpu`` on a GPU) and its plots, all naming the device.
-    ``figures`` is one figure function, or {file suffix: function}; ``extra`` adds keys."""
+    ``figures`` is one figure function, or {file suffix: function}; ``extra`` adds keys.
+    ``stamp`` replaces this machine's provenance (rows measured elsewhere: a device run), and
+    ``name`` the file name."""
     out = out or REPO / "results" / "bench"
-    record = {**provenance("bench", what, resolve_device(device)), **(extra or {}), "rows": rows}
-    name = what if record["device"].startswith("cpu") else f"{what}_gpu"
+    record = {**(stamp or provenance("bench", what, resolve_device(device))), **(extra or {}), "rows": rows}
+    name = name or (what if record["device"].startswith("cpu") else f"{what}_gpu")
     write_json(out / f"{name}.json", record)
     for suffix, figure in (figures if isinstance(figures, dict) else {"": figures}).items():
         fig = figure(rows, record["device"])

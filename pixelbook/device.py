@@ -355,21 +355,16 @@ def read_finished(out: Path) -> dict:
 
 
 def write_benches(manifest, benches, results_dir):
+    """results/bench/<what>_gpu.json and plots, stamped with the device's provenance."""
     from . import bench
     figures = {"train": bench.training_figure, "sampling": bench.SAMPLING_FIGURES, "igpt": bench.igpt_figure}
+    stamp = {"chapter": "bench", "commit": manifest["commit"], "code": manifest["code"], "dirty": False,
+             "created": manifest.get("created"), "device": manifest["device"], "torch": manifest["torch"],
+             "dry_run": manifest["dry_run"]}
     for what, rows in benches.items():
-        if not rows or what not in figures:
-            continue
-        record = {"chapter": "bench", "profile": what, "commit": manifest["commit"], "code": manifest["code"],
-                  "dirty": False, "created": manifest.get("created"), "device": manifest["device"],
-                  "torch": manifest["torch"], "dry_run": manifest["dry_run"], "rows": rows}
-        out = results_dir / "bench"
-        write_json(out / f"{what}_gpu.json", record)
-        for suffix, figure in (figures[what] if isinstance(figures[what], dict) else {"": figures[what]}).items():
-            fig = figure(rows, manifest["device"])
-            bench.plots.save_figure(fig, out / f"{what}_gpu{suffix}.png")
-            bench.plots.plt.close(fig)
-
+        if rows and what in figures:
+            bench.write_bench(what, rows, figures[what], out=results_dir / "bench", stamp={**stamp, "profile": what},
+                              name=f"{what}_gpu")
 
 
 # -- sizing the gpu profile -------------------------------------------------------------------------
