@@ -150,7 +150,7 @@ ENTRIES = {
         warmup=20, checkpoint_every=75, ema=0.995,
         models={"grayscale_pixelcnn": dict(filters=48, resnets=2, mixtures=10, downsamples=2, dropout=0.5,
                                            embedding=48, embedding_blocks=12, embedding_down=(2, 4),
-                                           embedding_up=(8, 10), sketch_resnets=4),
+                                           embedding_up=(8, 10), sketch_resnets=7),
                 "pyramid_pixelcnn": dict(base=4, filters=48, resnets=2, mixtures=10, dropout=0.5, embedding=48,
                                          embedding_blocks=15, embedding_down=(3,), embedding_up=(9, 12))}),
     # The paper's hyperparameters (sections 3.3, 4.1, 4.2): PixelCNN++ factors with 160 filters and 10
