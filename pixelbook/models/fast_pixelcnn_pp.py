@@ -148,8 +148,8 @@ class FastSampler(Sampler):
         """Step ``n``'s row r at the resolution it runs at (its input's, for a transposed
         convolution, which writes the two fine rows that coarse row r feeds)."""
         if step.kind == "input":                                       # u_in on image rows r-2 .. r-1;
-            above = self.u_in.row(self.image, r - 1) if r else 0       # row 0 sees nothing: zeros
-            self.write(n, r, 0, above + torch.zeros_like(self.signed[n][:, :, 1, 1:-1]))
+            above = self.u_in.row(self.image, r - 1) if r else torch.zeros_like(self.signed[n][:, :, 1, 1:-1])
+            self.write(n, r, 0, above)                                 # row 0 sees nothing: zeros
         elif step.kind == "block":
             block, inner = self.frozen[n]
             hidden = block.conv_in.row(self.elu[step.input], r)
