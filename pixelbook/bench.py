@@ -14,14 +14,19 @@ same way.
 """
 
 import contextlib
+import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 
-from . import models, plots
-from .sampling import autoregressive_sample
+from . import data, models, plots
+from .errors import InputError, PixelbookError, known
+from .sampling import autoregressive_sample, without_tf32
 from .files import REPO, provenance, resolve_device, write_json
 
 FAMILIES = ("pixelcnn", "gated_pixelcnn", "pixelcnn_pp")
@@ -30,6 +35,11 @@ TRAIN_FAMILIES = ("pixelcnn", "gated_pixelcnn", "pixelcnn_pp", "igpt")
 TRAIN_VARIANTS = {"fp32 eager": dict(bf16=False), "bf16 autocast": dict(bf16=True),
                   "channels_last": dict(bf16=False, channels_last=True), "torch.compile": dict(bf16=False, compile=True),
                   "all three": dict(bf16=True, channels_last=True, compile=True)}
+
+
+# What a CPU training run may use instead of fp32 eager (bf16 autocast is measured too: CPUs differ).
+CPU_VARIANTS = {"channels_last": dict(bf16=False, channels_last=True), "torch.compile": dict(bf16=False, compile=True),
+                "bf16 autocast": dict(bf16=True)}
 
 
 def synchronize(device):
@@ -59,18 +69,19 @@ def side_by_side(model, batch, seed=0, naive_budget_s=None, repeats=1) -> dict:
     ``naive_budget_s`` it draws only the first ones, and its time for the image is scaled up from
     them (``naive_pixels``, ``naive_estimated``); the images are compared on the pixels both drew."""
     C, H, W = model.image_shape
-    cached_s, cached = time_sampling(model, batch, seed, True)
-    times = sorted([cached_s] + [time_sampling(model, batch, seed, True)[0] for _ in range(repeats - 1)])
-    cached_s = times[len(times) // 2]
-    pixels = H * W
-    if naive_budget_s is not None:
-        probe_s, _ = time_sampling(model, batch, seed, False, pixels=2)
-        pixels = min(pixels, max(2, int(naive_budget_s / (probe_s / 2))))
-    naive_s, naive = time_sampling(model, batch, seed, False, None if pixels == H * W else pixels)
+    with without_tf32():                                               # float32 rounding only, on a GPU too
+        cached_s, cached = time_sampling(model, batch, seed, True)
+        times = sorted([cached_s] + [time_sampling(model, batch, seed, True)[0] for _ in range(repeats - 1)])
+        cached_s = times[len(times) // 2]
+        pixels = H * W
+        if naive_budget_s is not None:
+            probe_s, _ = time_sampling(model, batch, seed, False, pixels=2)
+            pixels = min(pixels, max(2, int(naive_budget_s / (probe_s / 2))))
+        naive_s, naive = time_sampling(model, batch, seed, False, None if pixels == H * W else pixels)
     naive_s *= H * W / pixels
     drawn_cached, drawn_naive = cached.flatten(2)[:, :, :pixels], naive.flatten(2)[:, :, :pixels]
-    return {"batch": batch, "params": model.num_params(), "naive_s": round(naive_s, 3),
-            "cached_s": round(cached_s, 3), "speedup": round(naive_s / cached_s, 2),
+    return {"batch": batch, "params": model.num_params(), "naive_s": round(naive_s, 4),
+            "cached_s": round(cached_s, 4), "speedup": round(naive_s / cached_s, 2),
             **({"cached_repeats": repeats, "cached_s_range": [round(times[0], 3), round(times[-1], 3)]}
                if repeats > 1 else {}),
             "cached_ms_per_pixel": round(1000 * cached_s / (H * W), 4),
@@ -91,10 +102,10 @@ def sampling_models(families=FAMILIES):
 
 
 def sampling(families=FAMILIES, batches=(1, 16, 64), sizes=(14, 28, 42), naive_budget_s=None, device=None,
-             progress=True, repeats=3):
+             progress=True, repeats=3, until=None):
     """Rows of {model, family, size, batch, naive_s, cached_s, speedup, ms per pixel, identical,
     params}: every model of :func:`sampling_models` at every square size and batch, the cached
-    time the median of ``repeats``."""
+    time the median of ``repeats``. Past ``until`` the rows not yet started are ``skipped``."""
     device = resolve_device(device)
     rows = []
     for label, (name, options) in sampling_models(families).items():
@@ -102,6 +113,9 @@ def sampling(families=FAMILIES, batches=(1, 16, 64), sizes=(14, 28, 42), naive_b
             torch.manual_seed(0)
             model = models.create(name, (1, size, size), **options).to(device).eval()
             for batch in batches:
+                if past(until):
+                    rows.append({"model": label, "family": name, "size": size, "batch": batch, "skipped": "past the deadline"})
+                    continue
                 rows.append({"model": label, "family": name, "size": size, "image_shape": [1, size, size],
                              **side_by_side(model, batch, naive_budget_s=naive_budget_s, repeats=repeats)})
                 report(rows[-1], f"{label} {size}x{size}", progress)
@@ -150,6 +164,11 @@ def quiet_stderr():
         os.close(devnull)
 
 
+def measured(rows) -> list:
+    """The rows a figure draws: not those skipped at a deadline."""
+    return [r for r in rows if not r.get("skipped")]
+
+
 def report(row, name, progress):
     if progress:
         naive = "naive ~" if row.get("naive_estimated") else "naive  "
@@ -159,6 +178,7 @@ def report(row, name, progress):
 
 def speedup_figure(rows, device_name, size=None):
     """Naive time over cached time per model and batch, at one image size (default: the middle one)."""
+    rows = measured(rows)
     sizes = sorted({r.get("size", r["image_shape"][-1]) for r in rows})
     size = size or sizes[len(sizes) // 2]
     rows = [r for r in rows if r.get("size", r["image_shape"][-1]) == size]
@@ -180,6 +200,7 @@ def speedup_figure(rows, device_name, size=None):
 
 def per_pixel_figure(rows, device_name):
     """Milliseconds per pixel against image size: cached (solid) and naive (dashed), per batch."""
+    rows = measured(rows)
     batches = sorted({r["batch"] for r in rows})
     labels = list(dict.fromkeys(r["model"] for r in rows))
     fig, axes = plots.plt.subplots(1, len(batches), figsize=(3.2 * len(batches), 3.2), sharey=True, squeeze=False)
@@ -217,15 +238,19 @@ def pyramid(batches=(1, 16), size=32, profile="cpu", device=None, progress=True)
     return rows
 
 
-def igpt(batches=(1, 8), image_shape=(1, 28, 28), profile="cpu", device=None, progress=True):
+def igpt(batches=(1, 8), image_shape=(1, 28, 28), profile="cpu", device=None, progress=True, until=None):
     """KV-cache against full-recompute sampling of the ImageGPT chapter's ``profile`` model,
-    one token per step (784 at 28x28 grey), at each batch size, in one run."""
+    one token per step (784 at 28x28 grey), at each batch size, in one run; past ``until`` the
+    batches not yet started are ``skipped``."""
     from . import profiles
     device = resolve_device(device)
     torch.manual_seed(0)
     model = models.create("igpt", image_shape, **profiles.get("imagegpt", profile).models["igpt"]).to(device).eval()
     rows = []
     for batch in batches:
+        if past(until):
+            rows.append({"model": "igpt", "batch": batch, "skipped": "past the deadline"})
+            continue
         rows.append({"model": "igpt", "image_shape": list(image_shape), "tokens": model.length,
                      **side_by_side(model, batch)})
         report(rows[-1], "igpt", progress)
@@ -233,6 +258,7 @@ def igpt(batches=(1, 8), image_shape=(1, 28, 28), profile="cpu", device=None, pr
 
 
 def igpt_figure(rows, device_name):
+    rows = measured(rows)
     fig, ax = plots.plt.subplots(figsize=(5, 3.2))
     labels = [f"batch {r['batch']}" for r in rows]
     x = range(len(rows))
@@ -289,47 +315,69 @@ def write_sampling(rows, device=None, out=None, profiles=None):
                        extra=None if profiles is None else {"profiles": profiles})
 
 
+BASELINE = "fp32 eager"
+COMPILE_RESERVE_S = 90           # torch.compile's first steps cannot be stopped: start one only this far from the end
+
+
+def past(until, reserve=0.0) -> bool:
+    """Is ``until`` (a ``time.monotonic()`` value, or None for no deadline) nearer than ``reserve`` seconds?"""
+    return until is not None and time.monotonic() + reserve >= until
+
+
 def training(families=TRAIN_FAMILIES, batch=32, image_shape=(1, 28, 28), steps=5, warmup=2, device=None,
-             progress=True, variants=TRAIN_VARIANTS):
+             progress=True, variants=TRAIN_VARIANTS, until=None, knobs=None):
     """Training images per second (forward, backward, Adam) of each family at its default size,
-    for plain fp32 eager and each fast-path option, on the same batches in one run. The first
-    ``warmup`` steps (compilation, allocator) are not timed."""
+    for plain fp32 eager (always measured: every ``speedup`` divides by it) and each fast-path
+    option, on the same batches in one run. The first ``warmup`` steps (compilation, allocator)
+    are not timed. Past ``until`` (``time.monotonic()``) a variant not yet started is recorded as
+    ``skipped``, a variant under way stops after the step it is in, and a ``torch.compile``
+    variant starts only :data:`COMPILE_RESERVE_S` before it. ``knobs`` ({family: size}) replaces
+    the default sizes."""
     from .train import TrainConfig, Trainer
     device = resolve_device(device)
+    variants = {BASELINE: TRAIN_VARIANTS[BASELINE], **variants}
     images = torch.randint(0, 256, (batch * (warmup + steps), *image_shape), generator=torch.Generator().manual_seed(0))
     labels = torch.zeros(len(images), dtype=torch.long)
     rows = []
     for name in families:
         for variant, options in variants.items():
+            row = {"family": name, "variant": variant, **options, "batch": batch, "image_shape": list(image_shape)}
+            if past(until, COMPILE_RESERVE_S if options.get("compile") else 0):
+                rows.append({**row, "skipped": "past the deadline"})
+                continue
             torch.manual_seed(0)
-            model = models.create(name, image_shape).to(device)
+            model = models.create(name, image_shape, **(knobs or {}).get(name, {})).to(device)
             trainer = Trainer(model, images, labels, TrainConfig(steps=warmup + steps, batch_size=batch, **options))
             for step in range(warmup):
                 trainer.train_step(*trainer.batch(step))
             synchronize(device)
-            start = time.perf_counter()
+            start, timed = time.perf_counter(), 0
             for step in range(warmup, warmup + steps):
+                if timed and past(until):
+                    break
                 trainer.train_step(*trainer.batch(step))
+                timed += 1
             synchronize(device)
             seconds = time.perf_counter() - start
-            rows.append({"family": name, "variant": variant, **options, "batch": batch, "image_shape": list(image_shape),
-                         "images_per_s": round(batch * steps / seconds, 1)})
+            rows.append({**row, "steps_timed": timed, "images_per_s": round(batch * timed / seconds, 1)})
             if progress:
-                print(f"{name:15s} {variant:14s}: {rows[-1]['images_per_s']:8.1f} images/s", flush=True)
-        base = next(r for r in rows if r["family"] == name and r["variant"] == "fp32 eager")["images_per_s"]
+                print(f"{name:15s} {variant:20s}: {rows[-1]['images_per_s']:8.1f} images/s", flush=True)
+        base = next((r for r in rows if r["family"] == name and r["variant"] == BASELINE and "images_per_s" in r), None)
         for row in rows:
-            if row["family"] == name:
-                row["speedup"] = round(row["images_per_s"] / base, 2)
+            if row["family"] == name and "images_per_s" in row and base is not None:
+                row["speedup"] = round(row["images_per_s"] / base["images_per_s"], 2)
     return rows
 
 
 def training_figure(rows, device_name):
+    rows = [r for r in measured(rows) if "speedup" in r]
     fig, ax = plots.plt.subplots(figsize=(7, 3.2))
     families = list(dict.fromkeys(r["family"] for r in rows))
     variants = list(dict.fromkeys(r["variant"] for r in rows))
-    width = 0.8 / len(variants)
+    width = 0.8 / max(1, len(variants))
     for k, variant in enumerate(variants):
-        values = [next(r["speedup"] for r in rows if r["family"] == f and r["variant"] == variant) for f in families]
+        values = [next((r["speedup"] for r in rows if r["family"] == f and r["variant"] == variant), float("nan"))
+                  for f in families]
         ax.bar([i + k * width for i in range(len(families))], values, width, label=variant)
     ax.axhline(1.0, color="k", linewidth=0.8)
     ax.set_xticks([i + width * (len(variants) - 1) / 2 for i in range(len(families))], families)
@@ -337,3 +385,201 @@ def training_figure(rows, device_name):
     ax.set_title(f"training throughput, {device_name}", fontsize=9)
     ax.legend(fontsize=7)
     return fig
+
+
+# -- where a training step's time goes (``bench train``) ------------------------------------------
+
+def train_sizes(families=None) -> dict:
+    """{label: spec} of the timed training configurations: each of the leaderboard's six exact
+    families at its leaderboard size, and every family at the size, dataset shape and batch its
+    chapter trains at the cpu profile. A spec is {family, size, knobs, image_shape, levels, batch}."""
+    from . import profiles
+    families = list(families or models.names())
+    chosen = {}
+    board = profiles.get("leaderboard", "cpu")
+    for name in families:
+        if name in board.models:
+            shape, levels = data.shape_and_levels(board.dataset)
+            chosen[f"{name}, leaderboard size"] = dict(family=name, size="leaderboard", knobs=board.models[name],
+                                                         image_shape=shape, levels=levels, batch=board.batch_size)
+    for name in families:
+        chapter, entry = profiles.for_model(name, "cpu")
+        spec = next(s for s in profiles.chapter_runs(chapter, "cpu") if s["model"] == name)
+        shape, levels = data.shape_and_levels(spec.get("dataset") or entry.dataset)
+        batch = entry.train_overrides.get(name, {}).get("batch_size", entry.batch_size)
+        chosen[f"{name}, {chapter} cpu size"] = dict(family=name, size=f"{chapter} cpu", knobs=entry.models[name],
+                                                      image_shape=shape, levels=entry.levels or levels, batch=batch)
+    return chosen
+
+
+def matmul_gflops(threads, n=2048, repeats=5) -> float:
+    """This CPU's float32 matrix-product rate at ``threads``: the median of ``repeats`` n x n products."""
+    with torch_threads(threads):
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        a @ b                                                           # warm: first calls cost more
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            a @ b
+            times.append(time.perf_counter() - start)
+    return 2 * n**3 / sorted(times)[repeats // 2] / 1e9
+
+
+@contextlib.contextmanager
+def torch_threads(threads):
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
+def step_flops(model, x, y=None) -> float:
+    """FLOPs of one training step's forward and backward (``torch.utils.flop_counter``: matrix
+    products and convolutions, which dominate; elementwise work is not counted)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    counter = FlopCounterMode(display=False)
+    with counter:
+        (-model.log_prob(x, y).mean()).backward()
+    model.zero_grad(set_to_none=True)
+    return float(counter.get_total_flops())
+
+
+def top_operators(trainer, batches, top=8) -> list[dict]:
+    """The ``top`` operators by their own CPU time over training steps on ``batches``, with
+    their calls per step and share of the wall-clock (``torch.profiler``)."""
+    from torch.profiler import ProfilerActivity, profile
+    with quiet_stderr(), profile(activities=[ProfilerActivity.CPU]) as prof:
+        start = time.perf_counter()
+        for x, y in batches:
+            trainer.train_step(x, y)
+        wall_us = 1e6 * (time.perf_counter() - start)
+    events = sorted((e for e in prof.key_averages() if e.self_cpu_time_total > 0),
+                    key=lambda e: e.self_cpu_time_total, reverse=True)
+    return [{"op": e.key, "calls_per_step": round(e.count / len(batches), 1),
+             "ms_per_step": round(e.self_cpu_time_total / 1000 / len(batches), 2),
+             "share": round(e.self_cpu_time_total / wall_us, 3)} for e in events[:top]]
+
+
+def time_training(spec, threads, seconds=8.0, warmup=2, max_steps=10, profile_ops=False, until=None) -> dict:
+    """Images/s of ``Trainer.train_step`` (forward, backward, clipping, Adam) for one
+    configuration of :func:`train_sizes` at ``threads``: enough steps for about ``seconds``
+    after ``warmup`` untimed ones (2 at least, ``max_steps`` at most)."""
+    from .train import TrainConfig, Trainer
+    with torch_threads(threads):
+        torch.manual_seed(0)
+        shape, batch = tuple(spec["image_shape"]), spec["batch"]
+        model = models.create(spec["family"], shape, spec["levels"], **spec["knobs"])
+        pool = torch.randint(0, spec["levels"], (8 * batch, *shape), generator=torch.Generator().manual_seed(0))
+        model.prepare(pool)
+        trainer = Trainer(model, pool, torch.zeros(len(pool), dtype=torch.long),
+                          TrainConfig(steps=10**6, batch_size=batch, warmup=10))
+        step = 0
+
+        def one():
+            nonlocal step
+            trainer.train_step(*trainer.batch(step))
+            step += 1
+
+        start = time.perf_counter()
+        for _ in range(warmup):
+            one()
+        per_step = (time.perf_counter() - start) / warmup
+        steps = max(2, min(max_steps, int(seconds / per_step)))
+        start, timed = time.perf_counter(), 0
+        while timed < steps and not (timed >= 2 and past(until)):
+            one()
+            timed += 1
+        seconds = time.perf_counter() - start
+        row = {"threads": threads, "steps_timed": timed, "images_per_s": round(batch * timed / seconds, 2),
+               "params": model.num_params()}
+        if profile_ops:
+            row["top_ops"] = top_operators(trainer, [trainer.batch(step + k) for k in range(2)])
+        y = torch.zeros(batch, dtype=torch.long) if model.num_classes else None
+        row["flops_per_image"] = step_flops(model, pool[:batch], y) / batch
+    return row
+
+
+def train_profile(families=None, threads=(1, 2), seconds=8.0, progress=True, until=None) -> dict:
+    """``bench train``: for every configuration of :func:`train_sizes` and thread count, images/s,
+    FLOPs per image, the achieved GFLOP/s and its fraction of this CPU's float32 matmul rate at the
+    same threads (measured in the same run), and at 1 thread the top operators of a step."""
+    rates = {t: round(matmul_gflops(t), 1) for t in threads}
+    if progress:
+        print("float32 matmul 2048x2048: " + ", ".join(f"{r} GFLOP/s at {t} thread{'s' * (t > 1)}"
+                                                        for t, r in rates.items()), flush=True)
+    rows = []
+    for label, spec in train_sizes(families).items():
+        for t in threads:
+            if past(until):
+                rows.append({"label": label, **spec, "threads": t, "skipped": "past the deadline"})
+                continue
+            row = {"label": label, **spec, **time_training(spec, t, seconds, profile_ops=t == min(threads), until=until)}
+            row["gflop_per_s"] = round(row["flops_per_image"] * row["images_per_s"] / 1e9, 3)
+            row["matmul_gflop_per_s"] = rates[t]
+            row["fraction_of_matmul"] = round(row["gflop_per_s"] / rates[t], 4)
+            rows.append(row)
+            if progress:
+                print(f"{label:42s} {t} thread{'s' if t > 1 else ' '}: {row['images_per_s']:8.1f} images/s, "
+                      f"{row['gflop_per_s']:6.2f} GFLOP/s ({row['fraction_of_matmul']:.1%} of matmul)", flush=True)
+    return {"matmul_gflop_per_s": rates, "rows": rows}
+
+
+BASELINE_SCRIPT = """
+import json, sys, time, torch
+threads, spec, seconds = int(sys.argv[1]), json.loads(sys.argv[2]), float(sys.argv[3])
+torch.set_num_threads(threads)
+from pixelbook import models
+from pixelbook.train import TrainConfig, Trainer
+torch.manual_seed(0)
+shape, batch = tuple(spec["image_shape"]), spec["batch"]
+model = models.create(spec["family"], shape, spec["levels"], **spec["knobs"])
+pool = torch.randint(0, spec["levels"], (8 * batch, *shape), generator=torch.Generator().manual_seed(0))
+model.prepare(pool)
+trainer = Trainer(model, pool, torch.zeros(len(pool), dtype=torch.long), TrainConfig(steps=10**6, batch_size=batch, warmup=10))
+for step in range(2):
+    trainer.train_step(*trainer.batch(step))
+start, step = time.perf_counter(), 2
+while step < 4 or (time.perf_counter() - start < seconds and step < 12):
+    trainer.train_step(*trainer.batch(step))
+    step += 1
+print(json.dumps({"images_per_s": batch * (step - 2) / (time.perf_counter() - start), "code": sys.argv[4]}))
+"""
+
+
+def against(rev, labels, threads=1, rounds=2, seconds=8.0, progress=True) -> list[dict]:
+    """Training images/s of the library at git revision ``rev`` against this checkout's, for the
+    configurations ``labels`` of :func:`train_sizes`: each in a fresh process, the two codes
+    alternating ``rounds`` times, the median of each side kept. The same script, seed, batches
+    and threads run both; only the ``pixelbook`` package differs."""
+    sizes = train_sizes()
+    old = Path(tempfile.mkdtemp(prefix="pixelbook-baseline-"))
+    archive = subprocess.run(["git", "archive", rev, "pixelbook"], cwd=REPO, capture_output=True)
+    if archive.returncode:
+        raise InputError(f"bench train --against {rev}: not a revision of this checkout "
+                         f"({archive.stderr.decode().strip().splitlines()[0] if archive.stderr else 'git failed'})")
+    subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
+    rows = []
+    for label in labels:
+        if label not in sizes:
+            raise InputError(f"unknown configuration {label!r}; known: {known(sizes)}")
+        spec = {k: sizes[label][k] for k in ("family", "knobs", "image_shape", "levels", "batch")}
+        measured = {"before": [], "after": []}
+        for _ in range(rounds):
+            for side, root in (("before", old), ("after", REPO)):
+                env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": str(threads)}
+                done = subprocess.run([sys.executable, "-c", BASELINE_SCRIPT, str(threads), json.dumps(spec),
+                                       str(seconds), side], cwd=root, env=env, capture_output=True, text=True)
+                if done.returncode:
+                    raise PixelbookError(f"bench train --against: the {side} code failed on {label}: "
+                                         f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else '?'}")
+                measured[side].append(json.loads(done.stdout.strip().splitlines()[-1])["images_per_s"])
+        median = {side: sorted(v)[len(v) // 2] for side, v in measured.items()}
+        rows.append({"label": label, **spec, "threads": threads, "before_rev": rev, "before_images_per_s": measured["before"],
+                     "after_images_per_s": measured["after"], "before": round(median["before"], 2),
+                     "after": round(median["after"], 2), "ratio": round(median["after"] / median["before"], 2)})
+        if progress:
+            print(f"{label:42s}: {median['before']:7.1f} -> {median['after']:7.1f} images/s ({rows[-1]['ratio']:.2f}x), "
+                  f"{threads} thread{'s' if threads > 1 else ''}", flush=True)
+    return rows

@@ -26,8 +26,8 @@ from pathlib import Path
 from . import plots, profiles, runs
 from .checkpoint import load_model
 from .errors import InputError, PixelbookError, UnknownNameError, known
-from .files import REPO, provenance, write_atomic, write_json
-from .results import markdown_table, table_row
+from .files import REPO, provenance, waiting_lock, write_atomic, write_json
+from .results import complete, left_out_note, markdown_table, table_row
 
 BOOK = REPO / "book"
 RESULTS = REPO / "results"
@@ -95,16 +95,21 @@ class Chapter:
                 pass
         return previous
 
-    def train(self, model_name, label=None, dataset=None, progress=True, seed=None, **size):
+    def plan(self, model_name, label=None, dataset=None, seed=None, train=None, **size) -> tuple[dict, dict, str]:
+        """(``runs.plan`` keywords, the plan, its file name) of one run of this chapter."""
+        options = dict(self.overrides, dataset=dataset, size=size or None, label=label, chapter=self.slug,
+                       **({"seed": seed} if seed is not None else {}), **({"train": train} if train else {}))
+        return options, runs.plan(model_name, self.profile, **options), runs.run_name(model_name, label, seed)
+
+    def train(self, model_name, label=None, dataset=None, progress=True, seed=None, train=None, **size):
         """(evaluation model, run entry). Reuses, in order: this folder's committed weights for the
         same plan, a finished run folder of the same plan, else trains. ``label`` and ``size``
         make a variant (an ablation); ``dataset`` replaces the profile's; ``seed`` (default 0)
-        names the files too."""
-        options = dict(self.overrides, dataset=dataset, size=size or None, label=label, chapter=self.slug,
-                       **({"seed": seed} if seed is not None else {}))
-        record = runs.plan(model_name, self.profile, **options)
+        names the files too; ``train`` gives TrainConfig fields of a variant's own (a second
+        budget). A finished run lands in ``finished_runs.json`` with its weights at
+        once, under a lock, so the run queue's workers can land theirs side by side."""
+        options, record, name = self.plan(model_name, label, dataset, seed, train, **size)
         key = runs.plan_hash(record)
-        name = runs.run_name(model_name, label, seed)
         weights = self.out / f"{name}.safetensors"
         if not self.retrain and key in self.previous and weights.is_file():
             model, _ = load_model(weights)
@@ -115,14 +120,21 @@ class Chapter:
             model, _ = load_model(done.out / "weights.safetensors")
             trained = {k: done.metrics[k] for k in ("commit", "created", "device", "torch")}
             run = {**done.metrics["runs"][0], "plan_hash": key, "trained": trained}
-            if (done.out / "weights.safetensors").stat().st_size <= WEIGHTS_LIMIT:
-                write_atomic(weights, (done.out / "weights.safetensors").read_bytes())
-            for figure in ("samples", "curve"):
-                write_atomic(self.out / f"{name}_{figure}.png", (done.out / f"{figure}.png").read_bytes())
-            self.previous[key] = run
-            write_json(self.out / FINISHED_RUNS, {k: r for k, r in self.previous.items() if k})
+            self.land(run, name, done.out)
         self.runs = [r for r in self.runs if r.get("plan_hash") != key] + [run]
         return model, run
+
+    def land(self, run, name, folder):
+        """Copy a finished run's weights and figures here and add it to ``finished_runs.json``
+        (re-read under the folder's lock: other processes may have added theirs meanwhile)."""
+        if (folder / "weights.safetensors").stat().st_size <= WEIGHTS_LIMIT:
+            write_atomic(self.out / f"{name}.safetensors", (folder / "weights.safetensors").read_bytes())
+        for figure in ("samples", "curve"):
+            if (folder / f"{figure}.png").is_file():
+                write_atomic(self.out / f"{name}_{figure}.png", (folder / f"{figure}.png").read_bytes())
+        with waiting_lock(self.out / ".finished.lock"):
+            self.previous = {**self._read_previous(), **self.previous, run["plan_hash"]: run}
+            write_json(self.out / FINISHED_RUNS, {k: r for k, r in self.previous.items() if k})
 
     def figure(self, fig, name):
         """Save ``fig`` as ``<output_dir>/<name>.png`` and return it, so the notebook shows it."""
@@ -130,10 +142,12 @@ class Chapter:
         return fig
 
     def table(self):
-        """This chapter's runs as the book's bpd table (the paper's number in its own column)."""
+        """This chapter's finished runs as the book's bpd table (the paper's number in its own
+        column), and a line naming the partial runs it leaves out."""
         from IPython.display import Markdown
         info = {"chapter": self.slug, "profile": self.profile, **self.provenance}
-        return Markdown(markdown_table([table_row(run, info) for run in self.runs]))
+        shown = [table_row(run, info) for run in self.runs if complete(run)]
+        return Markdown(markdown_table(shown) + ("\n" + left_out_note(self.runs) if left_out_note(self.runs) else ""))
 
     def finish(self, extra: dict | None = None):
         """Write metrics.json: provenance, the chapter's wall-clock, every run, and ``extra``

@@ -7,6 +7,7 @@ shows the traceback instead.
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import torch
 
@@ -93,8 +94,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--device")
     s.add_argument("--quiet", action="store_true")
 
-    r = sub.add_parser("run", help="execute a chapter (or 'all') with papermill into results/PROFILE/CHAPTER")
-    r.add_argument("chapter", help="a chapter slug, or 'all'")
+    r = sub.add_parser("run", help="execute chapters (or 'all') with papermill into results/PROFILE/CHAPTER; "
+                                   "with --workers, train their runs in a queue first")
+    r.add_argument("chapter", nargs="+", help="chapter slugs, or 'all'")
+    r.add_argument("--workers", type=positive_int, help="train every run of the chapters over N worker processes, "
+                                                        "longest first, then execute the chapters (the run queue)")
+    r.add_argument("--only", type=int, metavar="K", help="train run K of the chapter's queue and land it; execute nothing")
+    r.add_argument("--list", action="store_true", help="print the queue: one worker command per run not yet landed")
     r.add_argument("--profile", default="smoke")
     r.add_argument("-p", "--parameter", action="append", default=[], metavar="KEY=VALUE",
                    help="override a parameter of the chapter's parameters cell (repeatable)")
@@ -102,7 +108,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--skip-higher", action="store_true",
                    help="with 'all': leave chapters that have results of a higher profile")
     r.add_argument("--quiet", action="store_true")
-    r.add_argument("--threads", type=positive_int, help="CPU threads of the chapter's kernel (OMP_NUM_THREADS)")
+    r.add_argument("--threads", type=positive_int, help="CPU threads of the chapter's kernel (OMP_NUM_THREADS); "
+                                                        "with --workers, of each worker (default 1)")
 
     sub.add_parser("tables", help="regenerate results/tables/bpd.{md,csv,tex} from results/*/*/metrics.json")
 
@@ -115,6 +122,9 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--profile", default="cpu", help="sampling: the profile's sizes, batches and naive budget; pyramid, igpt: the profile "
                         "whose model sizes are timed (default cpu)")
     b.add_argument("--device")
+    b.add_argument("--threads", type=positive_int, nargs="+", help="train: the thread counts timed (default 1 2)")
+    b.add_argument("--against", metavar="REV", help="train: also time the leaderboard's families at git revision "
+                                                    "REV, side by side with this code")
 
     d = sub.add_parser("device-run", help="every chapter's gpu runs and the GPU benchmarks in one call, packed "
                                           "for the device tool (README, 'A GPU run')")
@@ -138,13 +148,31 @@ def parser() -> argparse.ArgumentParser:
 
 def cmd_run(args):
     import os
-    from . import book
+    from . import book, run_queue
+    chapters = book.chapters() if args.chapter == ["all"] else args.chapter
+    for slug in chapters:
+        book.check_chapter(slug)
+    if args.only is not None or args.list or args.workers:
+        if args.only is not None:
+            if len(chapters) != 1:
+                raise PixelbookError("--only K trains one run of one chapter: name one chapter")
+            if args.threads:
+                torch.set_num_threads(args.threads)
+            run = run_queue.train_one(chapters[0], args.profile, args.only, args.parameter, not args.quiet)
+            print(f"landed {chapters[0]} run {args.only}: {run['model']}{' (' + run['label'] + ')' if run.get('label') else ''}"
+                  f" seed {run['seed']}, {run['test_bpd']:.4f} on {run['eval_images']:,} test images")
+        elif args.list:
+            print("\n".join(run_queue.listing(chapters, args.profile, args.threads or 1, args.parameter)))
+        else:
+            run_queue.run_queue(chapters, args.profile, args.workers, args.threads or 1, args.parameter, not args.quiet)
+        return
     if args.threads:                                                   # the kernel inherits it
         os.environ["OMP_NUM_THREADS"] = str(args.threads)
-    if args.chapter == "all":
+    if args.chapter == ["all"]:
         book.run_all(args.profile, args.skip_higher, args.retrain, not args.quiet, args.parameter)
-    else:
-        executed = book.run_chapter(args.chapter, args.profile, args.parameter, args.retrain, not args.quiet)
+        return
+    for slug in chapters:
+        executed = book.run_chapter(slug, args.profile, args.parameter, args.retrain, not args.quiet)
         print(f"wrote {executed.parent}")
 
 
@@ -156,12 +184,7 @@ def cmd_bench(args):
         print(f"wrote {bench.write_bench('pyramid', rows, bench.pyramid_figure, args.device)}")
         return
     if args.what == "train":
-        families = args.families or bench.TRAIN_FAMILIES
-        for name in families:
-            models.family(name)
-        size = args.size or 28
-        rows = bench.training(families, (args.batches or [32])[0], (1, size, size), device=args.device)
-        print(f"wrote {bench.write_bench('train', rows, bench.training_figure, args.device)}")
+        print(f"wrote {train_benchmark(args)}")
         return
     if args.what == "igpt":
         profiles.check_profile(args.profile)
@@ -181,6 +204,28 @@ def cmd_bench(args):
     print(f"wrote {bench.write_sampling(rows, args.device, profiles=summaries)}")
 
 
+def train_benchmark(args):
+    """``bench train``: the profile of every family (images/s, operators, GFLOP/s against matmul),
+    the CPU fast-path options side by side at the leaderboard's sizes, and, with ``--against REV``,
+    the leaderboard's families against that revision's code."""
+    from . import bench, data, models, plots, profiles
+    families = args.families or models.names()
+    for name in families:
+        models.family(name)
+    threads = args.threads or [1, 2]
+    result = bench.train_profile(families, threads)
+    board = profiles.get("leaderboard", "cpu")
+    exact = [name for name in board.models if name in families]
+    extra = {"matmul_gflop_per_s": result["matmul_gflop_per_s"]}
+    with bench.torch_threads(threads[0]):
+        extra["fast_path"] = bench.training(exact, board.batch_size, data.shape_and_levels(board.dataset)[0],
+                                            variants=bench.CPU_VARIANTS, knobs=board.models)
+    if args.against:
+        extra["against"] = bench.against(args.against, [f"{name}, leaderboard size" for name in exact], threads[0])
+    figure = lambda rows, device: plots.training_profile({**result, "rows": rows}, device)
+    return bench.write_bench("train", result["rows"], figure, args.device, extra=extra)
+
+
 def cmd_device_run(args):
     from . import device
     if args.estimate:
@@ -197,15 +242,24 @@ def cmd_device_run(args):
         raise PixelbookError("device-run needs --out DIR (or --estimate)")
     manifest = device.device_run(args.out, args.budget_s, args.dry_run, args.chapters, not args.quiet)
     packed = json.loads(manifest.read_text())
-    partial = sum(r["partial"] for r in packed["runs"])
-    print(f"wrote {manifest.parent}: {len(packed['runs'])} runs ({partial} partial) in {packed['wallclock_s']:.0f} s "
-          f"on {packed['device']}")
+    if packed["left_out"]:
+        print(f"left out of the bundle (over its capacity): the weights of {', '.join(packed['left_out'])}")
+    print(f"wrote {manifest.parent}: {ended(device.summary(packed))} in {packed['wallclock_s']:.0f} s on {packed['device']}")
+
+
+def ended(counts) -> str:
+    """'30 runs: 28 complete, 1 partial, 1 failed'."""
+    return (f"{counts['runs']} runs: {counts['complete']} complete, {counts['partial']} partial, "
+            f"{counts['failed']} failed")
 
 
 def cmd_device_import(args):
     from . import device
     written = device.device_import(args.bundle, args.results, not args.quiet)
-    print(f"imported into {', '.join(str(p) for p in written) or 'nothing'}")
+    counts = device.summary(json.loads((Path(args.bundle) / "manifest.json").read_text()))   # checked by the import
+    kept = counts["runs"] - counts["failed"] - counts["left_out"]
+    left = f", {counts['left_out']} left out of the bundle" if counts["left_out"] else ""
+    print(f"imported {kept} of {ended(counts)}{left}; into {', '.join(str(p) for p in written) or 'nothing'}")
 
 
 def cmd_tables(args):

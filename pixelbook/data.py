@@ -101,6 +101,8 @@ def _image_problem(x, levels: int, image_shape=None) -> str | None:
                 f"got shape {shape} dtype {getattr(x, 'dtype', None)}")
     if image_shape is not None and tuple(x.shape[1:]) != tuple(image_shape):
         return f"expected images of shape {list(image_shape)}, got {list(x.shape[1:])}"
+    if x.is_meta:                  # shapes only (the device-free CUDA check): no values to read
+        return None
     low, high = (x.min().item(), x.max().item()) if x.numel() else (0, 0)
     if low < 0 or high >= levels:  # as Python ints: a uint8 tensor would wrap 256 to 0
         return f"values must lie in [0, {levels}), found {low}..{high}"
@@ -138,7 +140,7 @@ def grayscale(images: torch.Tensor, levels: int = 16, from_levels: int = 256) ->
         raise InputError(f"grayscale: expected 3 RGB channels (or 1 grey), got {images.shape[1]}")
     if images.shape[1] == 1:
         return quantize(images, min(levels, from_levels), from_levels)
-    weights = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64).view(1, 3, 1, 1)
+    weights = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64, device=images.device).view(1, 3, 1, 1)
     luminance = (images.double() * weights).sum(1, keepdim=True).round().long().clamp(max=from_levels - 1)
     return quantize(luminance, min(levels, from_levels), from_levels)
 
@@ -268,8 +270,11 @@ def _read_idx_dataset(name, split, root, download, folders, dataset_class, how_t
 
 
 def _read_fashion_mnist(split, root, download):
-    folders = [*FASHION_MNIST_SYSTEM_DIRS, root / "fashion-mnist", root,
-               root / "FashionMNIST" / "raw"]
+    """The Debian package's folder first, unless $PIXELBOOK_DATA names one: an explicit choice
+    wins (the tests point it at IDX files they write, on every machine alike)."""
+    own = [root / "fashion-mnist", root]
+    folders = ([*own, *FASHION_MNIST_SYSTEM_DIRS] if os.environ.get("PIXELBOOK_DATA")
+               else [*FASHION_MNIST_SYSTEM_DIRS, *own]) + [root / "FashionMNIST" / "raw"]
     return _read_idx_dataset("fashion_mnist", split, root, download, folders, "FashionMNIST",
                              "apt-get install dataset-fashion-mnist, or put the four IDX files "
                              "in a folder and set PIXELBOOK_DATA to it")
@@ -492,6 +497,12 @@ def names() -> list[str]:
 def test_split_size(name: str) -> int | None:
     """How many images the whole test split of ``name`` holds, without reading it (None: unknown)."""
     return _dataset(name).test_images
+
+
+def shape_and_levels(name: str) -> tuple[tuple[int, int, int], int]:
+    """([C, H, W], levels) of dataset ``name``, without reading it."""
+    dataset = _dataset(name)
+    return dataset.image_shape, dataset.levels
 
 
 def _dataset(name: str) -> _Dataset:

@@ -9,9 +9,10 @@ benchmarks, all within ``--budget-s`` seconds. The benchmarks get :data:`BENCH_R
 the runs share the rest as they go: each gets what is left in proportion to its estimated cost
 (:func:`estimate`) among the runs left, so a run quicker than estimated leaves more for the others. A run that has not finished its steps by its deadline stops at a
 checkpoint and is packed as ``partial``: shown, labelled, never in a bpd table. Training uses
-the fast path that a short side-by-side measurement picks on the device (bf16 autocast, with or
-without channels_last; ``torch.compile`` costs more compile time than it saves in runs this
-short, and is only benchmarked). Evaluation runs in plain float32 (TF32 off).
+the fast path that a short side-by-side measurement picks on the device among plain float32 (the
+baseline row) and :data:`FAST_CANDIDATES` (bf16 autocast, with or without channels_last;
+``torch.compile`` costs more compile time than it saves in runs this short, and is only
+benchmarked). Evaluation runs in plain float32 (TF32 off).
 
 DIR receives at most :data:`MAX_FILES` flat files of at most :data:`FILE_LIMIT` bytes:
 
@@ -22,8 +23,13 @@ DIR receives at most :data:`MAX_FILES` flat files of at most :data:`FILE_LIMIT` 
   pieces), in float32, or bf16 for all of them when float32 would not fit;
 - ``bench.json``: the ``bench train``, ``bench sampling`` and ``bench igpt`` rows.
 
-Figures are not packed: the chapters draw them here from the weights, histories and rows.
-``--dry-run`` does all of this on the CPU with :data:`TOY` steps and test images, for CI.
+Figures are not packed: the chapters draw them here from the weights, histories and rows. Weights
+that would not fit are left out, and the manifest (``left_out``), the CLI and the import say so.
+
+``--dry-run`` does all of this on the CPU with :data:`TOY` steps and test images, for CI: the
+fast-path choice is measured between the same candidates (at a toy size), and it rehearses both
+ways a run ends early, a partial run (the last planned run gets no time) and a failed one
+(:data:`REHEARSED_FAILURE`).
 
 ``python -m pixelbook device-import DIR`` checks every file against the manifest before it writes
 anything, so a corrupt or truncated bundle imports nothing. It requires the bundle to come from
@@ -57,8 +63,10 @@ from .files import REPO, code_hash, device_name, git_commit, resolve_device, wri
 from .train import evaluate
 
 FORMAT = "pixelbook-device-bundle/1"
-FILE_LIMIT = 16 * 2**20
+FILE_LIMIT = 16 * 2**20          # the device tool brings back at most 8 files of 16 MiB, 64 MiB in all
 MAX_FILES = 8
+TOTAL_LIMIT = 64 * 2**20
+TEXT_RESERVE = 2 * 2**20         # of the total, for manifest.json and bench.json
 BUDGET_S = 480
 BENCH_RESERVE_S = 120            # of the budget, for the benchmarks after the runs
 RUN_OVERHEAD_S = 4               # a run's set-up, evaluation and spot check, beyond its training
@@ -67,6 +75,8 @@ TOY = dict(steps=2, eval_images=16)
 SPOT_IMAGES = 16
 SPOT_TOLERANCE = 1e-3            # bits/dim, device against this machine, on the same weights
 FAST_KEYS = ("bf16", "channels_last", "compile")
+REHEARSED_FAILURE = {"why": "(rehearsal: a learning rate of 1e30, so its loss overflows and the run fails)",
+                     "overrides": {"lr": 1e30}, "suffix": "-rehearsed-failure"}
 
 
 class BundleError(PixelbookError):
@@ -86,7 +96,7 @@ def run_options(chapter, spec, overrides) -> dict:
     """``runs.plan`` / ``train_and_evaluate`` keywords of one declared run, as ``Chapter.train``
     passes them."""
     return dict(dataset=spec.get("dataset"), seed=spec.get("seed", 0), size=spec.get("size"),
-                label=spec.get("label"), chapter=chapter, **overrides)
+                label=spec.get("label"), chapter=chapter, train=spec.get("train"), **overrides)
 
 
 def comparable(plan: dict) -> dict:
@@ -104,17 +114,19 @@ def spot_bpd(weights: Path, record: dict, device="cpu") -> float:
     return evaluate(model, test, progress=False)["bpd"]
 
 
-def choose_fast_path(device, progress=True) -> dict:
-    """The faster of bf16 autocast with and without channels_last, measured side by side on
-    PixelCNN++ on ``device``. On a CPU: plain float32 (the CPU's default)."""
-    if device.type != "cuda":
-        return {}
+FAST_CANDIDATES = {"bf16 autocast": dict(bf16=True), "bf16 + channels_last": dict(bf16=True, channels_last=True)}
+
+
+def choose_fast_path(device, dry_run=False, progress=True) -> tuple[dict, list]:
+    """(training options, the measured rows): the fastest of plain float32 (the baseline row)
+    and :data:`FAST_CANDIDATES`, measured side by side on PixelCNN++ on ``device``. A dry run
+    measures the same candidates on the CPU at a toy size, so the choice is walked there too."""
     from . import bench
-    candidates = {"bf16 autocast": dict(bf16=True), "bf16 + channels_last": dict(bf16=True, channels_last=True)}
-    rows = bench.training(["pixelcnn_pp"], batch=64, steps=5, warmup=2, device=device, progress=progress,
-                          variants=candidates)
+    toy = dict(batch=4, image_shape=(1, 8, 8), steps=2, warmup=1)
+    rows = bench.training(["pixelcnn_pp"], device=device, progress=progress, variants=FAST_CANDIDATES,
+                          **(toy if dry_run else dict(batch=64, steps=5, warmup=2)))
     best = max(rows, key=lambda r: r["images_per_s"])
-    return dict(candidates[best["variant"]])
+    return {k: v for k, v in best.items() if k in FAST_KEYS}, rows
 
 
 def device_run(out, budget_s=BUDGET_S, dry_run=False, chapters=None, progress=True) -> Path:
@@ -124,10 +136,15 @@ def device_run(out, budget_s=BUDGET_S, dry_run=False, chapters=None, progress=Tr
         raise PixelbookError(f"{out} already holds a bundle; give an empty --out")
     device = torch.device("cpu") if dry_run else resolve_device("cuda")
     start = time.monotonic()
-    work = planned("gpu", chapters)
+    work = [(chapter, spec, {}) for chapter, spec in planned("gpu", chapters)]
     overrides = dict(TOY) if dry_run else {}
+    # A dry run rehearses both ways a run ends early, through the real code: the last planned run
+    # gets no time (partial after one step), and a copy of the first diverges (its learning rate 1e30).
+    rehearse_partial = len(work) - 1 if dry_run else None
+    if dry_run:
+        work.append((work[0][0], work[0][1], REHEARSED_FAILURE))
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False   # float32 evaluation
-    fast = choose_fast_path(device, progress)
+    fast, fast_rows = choose_fast_path(device, dry_run, progress)
     train_until = start + budget_s - (0 if dry_run else BENCH_RESERVE_S)
     # Each run's share of what is left is its estimated cost over the cost of the runs left
     # (equal shares in a dry run, where estimating would cost more than the runs).
@@ -135,14 +152,15 @@ def device_run(out, budget_s=BUDGET_S, dry_run=False, chapters=None, progress=Tr
     scratch = Path(tempfile.mkdtemp(prefix="pixelbook-device-"))
     packed = []
     try:
-        for k, (chapter, spec) in enumerate(work):
-            share = max(0.0, train_until - time.monotonic()) * costs[k] / sum(costs[k:])
-            options = run_options(chapter, spec, overrides)
+        for k, (chapter, spec, rehearsal) in enumerate(work):
+            share = 0.0 if k == rehearse_partial else max(0.0, train_until - time.monotonic()) * costs[k] / sum(costs[k:])
+            options = run_options(chapter, spec, {**overrides, **rehearsal.get("overrides", {})})
             if progress:
                 print(f"[{k + 1}/{len(work)}] {chapter}: {spec['model']} {spec.get('label') or ''} "
-                      f"({share:.0f} s)", flush=True)
+                      f"({share:.0f} s){' ' + rehearsal['why'] if rehearsal else ''}", flush=True)
             entry = {"chapter": chapter, "spec": spec, "overrides": overrides,
-                     "name": runs.run_name(spec["model"], spec.get("label"), spec.get("seed"))}
+                     "name": runs.run_name(spec["model"], spec.get("label"), spec.get("seed")) + rehearsal.get("suffix", ""),
+                     **({"rehearsal": rehearsal["why"]} if rehearsal else {})}
             try:
                 done = runs.train_and_evaluate(spec["model"], "gpu", out=scratch / f"{k:02d}", device=device,
                                                progress=progress, fast=fast, resume=True, sample=False,
@@ -157,6 +175,7 @@ def device_run(out, budget_s=BUDGET_S, dry_run=False, chapters=None, progress=Tr
         def meta():
             return dict(format=FORMAT, dry_run=dry_run, device=device_name(device), torch=torch.__version__,
                         cuda=torch.version.cuda, code=code_hash(), commit=git_commit()[0], fast=fast,
+                        fast_path_rows=fast_rows,
                         budget_s=budget_s, overrides=overrides, trained_s=round(trained_s, 1),
                         wallclock_s=round(time.monotonic() - start, 1),
                         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
@@ -171,17 +190,19 @@ def device_run(out, budget_s=BUDGET_S, dry_run=False, chapters=None, progress=Tr
 
 def run_benchmarks(device, dry_run, progress, until=None) -> dict:
     """``bench train``, ``bench sampling`` and ``bench igpt`` on the device (toy sizes for a dry
-    run), in that order; one that would start after ``until`` (``time.monotonic()``) is skipped."""
+    run), in that order; each checks ``until`` (``time.monotonic()``) before every variant, and
+    one that would start after it is left out."""
     from . import bench
     scale = profiles.BENCH["smoke" if dry_run else "gpu"]
     jobs = {
         "train": lambda: bench.training(["pixelcnn_pp"], batch=4 if dry_run else 64,
                                         image_shape=(1, 8, 8) if dry_run else (1, 28, 28), steps=1 if dry_run else 10,
-                                        warmup=1 if dry_run else 3, device=device, progress=progress),
+                                        warmup=1 if dry_run else 3, device=device, progress=progress, until=until),
         "sampling": lambda: bench.sampling(["pixelcnn"] if dry_run else bench.FAMILIES, [1] if dry_run else [1, 16, 256],
-                                           [6] if dry_run else [28], scale["naive_budget_s"], device, progress),
+                                           [6] if dry_run else [28], scale["naive_budget_s"], device, progress,
+                                           until=until),
         "igpt": lambda: bench.igpt([1] if dry_run else [1, 64], (1, 4, 4) if dry_run else (1, 28, 28),
-                                   "smoke" if dry_run else "gpu", device, progress),
+                                   "smoke" if dry_run else "gpu", device, progress, until=until),
     }
     return {what: job() for what, job in jobs.items() if until is None or time.monotonic() < until}
 
@@ -195,7 +216,7 @@ def as_bf16(path: Path) -> bytes:
 
 def pack(out: Path, packed: list, benches: dict, meta: dict, device="cpu") -> Path:
     """Write the bundle: weights cut into ``weights-K.bin``, ``bench.json``, then the manifest."""
-    capacity = (MAX_FILES - 2) * FILE_LIMIT
+    capacity = weights_capacity()
     trained = [p for p in packed if "weights_file" in p]
     dtype = "float32"
     if sum(p["weights_file"].stat().st_size for p in trained) > capacity:
@@ -203,12 +224,15 @@ def pack(out: Path, packed: list, benches: dict, meta: dict, device="cpu") -> Pa
     stream, entries = bytearray(), []
     with tempfile.TemporaryDirectory() as scratch:
         for p in packed:
-            entry = {k: p[k] for k in ("chapter", "spec", "overrides", "name", "plan", "metrics", "partial", "error")
-                     if k in p}
+            entry = {k: p[k] for k in ("chapter", "spec", "overrides", "name", "rehearsal", "plan", "metrics", "partial",
+                                       "error") if k in p}
             entry["weights"] = None                                    # failed, or beyond the capacity
             blob = None if "weights_file" not in p else (
                 p["weights_file"].read_bytes() if dtype == "float32" else as_bf16(p["weights_file"]))
-            if blob is not None and len(stream) + len(blob) <= capacity:
+            if blob is not None and len(stream) + len(blob) > capacity:
+                entry["left_out"] = (f"its {dtype} weights ({len(blob):,} bytes) are over what the bundle had left "
+                                     f"({capacity - len(stream):,} of {capacity:,} bytes)")
+            elif blob is not None:
                 entry["weights"] = {"offset": len(stream), "bytes": len(blob), "sha256": sha256(blob), "dtype": dtype}
                 stream += blob
                 if p.get("spot", (None, None))[0] != dtype:            # measured once per dtype
@@ -224,11 +248,18 @@ def pack(out: Path, packed: list, benches: dict, meta: dict, device="cpu") -> Pa
         files[name] = {"bytes": len(stream[k: k + FILE_LIMIT]), "sha256": sha256(stream[k: k + FILE_LIMIT])}
     write_json(out / "bench.json", benches)
     files["bench.json"] = describe(out / "bench.json")
-    manifest = {**meta, "weights_dtype": dtype, "files": files, "runs": entries}
+    manifest = {**meta, "weights_dtype": dtype, "files": files, "runs": entries,
+                "left_out": [f"{e['chapter']}/{e['name']}" for e in entries if "left_out" in e]}
     write_json(out / "manifest.json", manifest)
     if (out / "manifest.json").stat().st_size > FILE_LIMIT:
         raise PixelbookError(f"{out}/manifest.json is over {FILE_LIMIT} bytes")
     return out / "manifest.json"
+
+
+def weights_capacity() -> int:
+    """Bytes of weights a bundle can bring back: 6 of its 8 files, and the 64 MiB total less
+    what the manifest and the benchmarks need."""
+    return min((MAX_FILES - 2) * FILE_LIMIT, TOTAL_LIMIT - TEXT_RESERVE)
 
 
 def sha256(blob) -> str:
@@ -290,6 +321,8 @@ def device_import(bundle, results_dir=None, progress=True) -> list[Path]:
         for entry in manifest["runs"]:
             spec, chapter = entry["spec"], entry["chapter"]
             if entry["weights"] is None:
+                if progress:
+                    print(f"not imported: {chapter}/{entry['name']}: {not_imported(entry)}", flush=True)
                 continue
             local = runs.plan(spec["model"], "gpu", device="cpu", **run_options(chapter, spec, entry["overrides"]))
             if comparable(local) != comparable(entry["plan"]):
@@ -310,6 +343,22 @@ def device_import(bundle, results_dir=None, progress=True) -> list[Path]:
         written = write_runs(manifest, checked, results_dir)
     write_benches(manifest, benches, results_dir)
     return written
+
+
+def not_imported(entry) -> str:
+    """Why a bundle's run has no weights to import."""
+    if "error" in entry:
+        return f"it failed on the device ({entry['error']})"
+    return f"left out of the bundle: {entry.get('left_out', 'no weights')}"
+
+
+def summary(manifest) -> dict:
+    """How a device run's runs ended: {runs, complete, partial, failed, left_out}."""
+    entries = manifest["runs"]
+    failed = sum("error" in e for e in entries)
+    partial = sum(bool(e.get("partial")) for e in entries)
+    return {"runs": len(entries), "complete": len(entries) - failed - partial, "partial": partial,
+            "failed": failed, "left_out": sum("left_out" in e for e in entries)}
 
 
 def float32_weights(blob: bytes, scratch) -> bytes:

@@ -149,3 +149,15 @@ def folder_lock(folder):
         yield
     finally:
         handle.close()                                                 # releases the flock
+
+
+@contextlib.contextmanager
+def waiting_lock(path):
+    """Hold an ``flock`` on ``path``, waiting for another holder to let go: a short critical
+    section (a read-modify-write of a shared JSON file) between processes."""
+    import fcntl
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield                                                          # closing the file releases it

@@ -12,6 +12,25 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+def autocast_on(device_type: str) -> bool:
+    """Is autocast on for this device type here? (False for devices autocast does not know.)"""
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except (RuntimeError, TypeError):                                  # 'meta'; torch < 2.4 takes no argument
+        return False
+
+
+def in_float32(fn, *inputs):
+    """``fn(*inputs)`` in float32 with autocast off, where autocast is on (else as it is): the
+    output head and the likelihood. In bf16 a discretized logistic's means would sit about
+    0.004-0.008 apart, comparable to the bin width 2/255, and its log-probabilities lose digits."""
+    device_type = inputs[0].device.type
+    if not autocast_on(device_type):
+        return fn(*inputs)
+    with torch.autocast(device_type, enabled=False):
+        return fn(*(t.float() if torch.is_tensor(t) and t.is_floating_point() else t for t in inputs))
+
+
 def channel_groups(channels: int, groups: int) -> torch.Tensor:
     """Group index of each of ``channels`` feature maps: contiguous blocks, R first."""
     return torch.arange(channels) * groups // channels
@@ -70,6 +89,9 @@ class OutputHead(nn.Sequential):
     def __init__(self, in_channels, hidden, out_channels, groups=1):
         super().__init__(nn.ReLU(), MaskedConv2d(in_channels, hidden, 1, "B", groups),
                          nn.ReLU(), MaskedConv2d(hidden, out_channels, 1, "B", groups))
+
+    def forward(self, h):
+        return in_float32(super().forward, h)                          # float32 under autocast
 
 
 def skew(x: torch.Tensor) -> torch.Tensor:

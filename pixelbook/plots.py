@@ -318,3 +318,33 @@ def images_per_second(rows, title=None):
     ax.set_title(title or "training speed", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def training_profile(result, device_name):
+    """``bench train``: training images/s of every configuration at each thread count (left, log
+    scale) and, at one thread, the achieved GFLOP/s as a fraction of the CPU's float32 matmul rate."""
+    rows = [r for r in result["rows"] if not r.get("skipped")]
+    labels = list(dict.fromkeys(r["label"] for r in rows))
+    threads = sorted({r["threads"] for r in rows})
+    fig, (speed, share) = plt.subplots(1, 2, figsize=(11, 0.32 * len(labels) + 1.6), sharey=True)
+    height = 0.8 / len(threads)
+    for k, t in enumerate(threads):
+        values = [next((r["images_per_s"] for r in rows if r["label"] == m and r["threads"] == t), float("nan"))
+                  for m in labels]
+        speed.barh([i + k * height for i in range(len(labels))], values, height, label=f"{t} thread{'s' * (t > 1)}")
+    measured = [r["images_per_s"] for r in rows]
+    speed.set_xlim(min(measured) / 2, max(measured) * 2)
+    one = threads[0]
+    share.barh([i + height * (len(threads) - 1) / 2 for i in range(len(labels))],
+               [100 * next((r["fraction_of_matmul"] for r in rows if r["label"] == m and r["threads"] == one), float("nan"))
+                for m in labels], 0.6, color="C2")
+    speed.set_yticks([i + height * (len(threads) - 1) / 2 for i in range(len(labels))], labels, fontsize=7)
+    speed.invert_yaxis()
+    speed.set_xscale("log")
+    speed.set_xlabel("training images per second")
+    speed.legend(fontsize=7)
+    rate = result["matmul_gflop_per_s"]
+    share.set_xlabel(f"% of float32 matmul rate ({rate.get(one, rate.get(str(one)))} GFLOP/s at {one} thread)")
+    fig.suptitle(f"where training time goes, {device_name}", fontsize=9)
+    fig.tight_layout()
+    return fig

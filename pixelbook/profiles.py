@@ -6,7 +6,9 @@ One entry per (chapter, profile):
 - ``cpu``: about 10-20 minutes per chapter on 2 cores, on Fashion-MNIST.
 - ``gpu``: every chapter's runs together fit one device call: about 5 minutes of training on one
   H200 (``python -m pixelbook device-run --estimate`` shows the estimate per run), under 20
-  minutes per chapter on a Colab T4.
+  minutes per chapter on a Colab T4. Their weights must come back in one bundle, 64 MiB in all:
+  about 28 million numbers in bf16 (``tests/test_device.py`` counts them), which sets the sizes
+  of the PixelCNN++, auxiliary and ImageGPT runs.
 - ``paper``: the paper's hyperparameters and dataset; multi-GPU through ``torchrun``.
 """
 
@@ -37,6 +39,9 @@ class Profile:
     seeds: tuple = (0,)               # the seeds a chapter trains each model with (the leaderboard: several)
     curve_every: int | None = None    # held-out bits/dim every N steps during training (the leaderboard's curves)
     curve_images: int = 1000          # that held-out set: the first N test images
+    # A second budget of the same runs (the leaderboard's): a label and the TrainConfig fields it
+    # changes, e.g. ("240,000 images", dict(steps=3750, curve_every=375)). Same models, data and seeds.
+    second_budget: tuple | None = None
 
     def train_config(self, seed=0, **overrides) -> TrainConfig:
         config = TrainConfig(steps=self.steps, batch_size=self.batch_size, lr=self.lr, warmup=self.warmup,
@@ -114,7 +119,7 @@ ENTRIES = {
     ("pixelcnn_pp", "gpu"): Profile(
         dataset="fashion_mnist", colour_dataset="colored_fashion_mnist", steps=400, batch_size=128, lr=2e-3,
         warmup=40, checkpoint_every=200, ema=0.995,
-        models={"pixelcnn_pp": dict(filters=64, resnets=2, mixtures=10, downsamples=2, dropout=0.5)}),
+        models={"pixelcnn_pp": dict(filters=40, resnets=2, mixtures=10, downsamples=2, dropout=0.5)}),
     ("pixelcnn_pp", "paper"): Profile(
         dataset="cifar10", colour_dataset="cifar10", steps=500_000, batch_size=16, lr=1e-3, warmup=1000,
         checkpoint_every=2000, ema=0.9995,
@@ -148,10 +153,10 @@ ENTRIES = {
     ("auxiliary", "gpu"): Profile(
         dataset="fashion_mnist32", colour_dataset="colored_fashion_mnist", steps=150, batch_size=128, lr=2e-3,
         warmup=20, checkpoint_every=75, ema=0.995,
-        models={"grayscale_pixelcnn": dict(filters=48, resnets=2, mixtures=10, downsamples=2, dropout=0.5,
-                                           embedding=48, embedding_blocks=12, embedding_down=(2, 4),
+        models={"grayscale_pixelcnn": dict(filters=24, resnets=2, mixtures=10, downsamples=2, dropout=0.5,
+                                           embedding=24, embedding_blocks=12, embedding_down=(2, 4),
                                            embedding_up=(8, 10), sketch_resnets=7),
-                "pyramid_pixelcnn": dict(base=4, filters=48, resnets=2, mixtures=10, dropout=0.5, embedding=48,
+                "pyramid_pixelcnn": dict(base=4, filters=24, resnets=2, mixtures=10, dropout=0.5, embedding=24,
                                          embedding_blocks=15, embedding_down=(3,), embedding_up=(9, 12))}),
     # The paper's hyperparameters (sections 3.3, 4.1, 4.2): PixelCNN++ factors with 160 filters and 10
     # mixtures; dropout 0.5; Adam at 1e-3 with an exponential decay per iteration and no warm-up.
@@ -194,7 +199,7 @@ ENTRIES = {
     ("imagegpt", "gpu"): Profile(
         dataset="fashion_mnist", colour_dataset="colored_fashion_mnist", steps=600, batch_size=64, lr=1e-3,
         warmup=60, checkpoint_every=300, ema=0.999,
-        models={"igpt": dict(width=192, layers=6, heads=6)}),
+        models={"igpt": dict(width=128, layers=6, heads=4)}),
     ("imagegpt", "paper"): Profile(
         dataset="cifar10", colour_dataset="cifar10", steps=500_000, batch_size=32, lr=1e-3, warmup=5000,
         checkpoint_every=2000, ema=0.9995, models={"igpt": dict(width=512, layers=24, heads=8)}),
@@ -206,6 +211,7 @@ ENTRIES = {
     ("leaderboard", "smoke"): Profile(
         dataset="digits", steps=60, batch_size=32, lr=3e-3, warmup=10, ema=0.99, checkpoint_every=30,
         seeds=(0, 1), curve_every=12, curve_images=100,
+        second_budget=("4x images", dict(steps=240, curve_every=48, checkpoint_every=60)),
         models={"pixelcnn": dict(hidden=8, layers=2, output_hidden=16),
                 "row_lstm": dict(hidden=8, layers=1, output_hidden=16),
                 "diagonal_bilstm": dict(hidden=8, layers=1, output_hidden=16),
@@ -215,6 +221,7 @@ ENTRIES = {
     ("leaderboard", "cpu"): Profile(
         dataset="fashion_mnist", steps=469, batch_size=64, lr=2e-3, warmup=30, ema=0.995, checkpoint_every=47,
         seeds=(0, 1), curve_every=94, curve_images=1000,
+        second_budget=("240,000 images", dict(steps=3750, curve_every=375, checkpoint_every=125)),
         models={"pixelcnn": dict(hidden=24, layers=5, output_hidden=64),
                 "row_lstm": dict(hidden=32, layers=1, output_hidden=64),
                 "diagonal_bilstm": dict(hidden=32, layers=1, output_hidden=64),
@@ -268,7 +275,10 @@ def chapter_runs(chapter: str, profile: str) -> list[dict]:
         return []
     entry = get(chapter, profile)
     if chapter == "leaderboard":
-        return [dict(model=name, seed=seed) for name in entry.models for seed in entry.seeds]
+        budgets = [{}] + ([dict(label=entry.second_budget[0], train=entry.second_budget[1])]
+                          if entry.second_budget else [])
+        return [dict(model=name, seed=seed, **budget) for budget in budgets for name in entry.models
+                for seed in entry.seeds]
     colour = entry.colour_dataset
     extra = {
         "gated_pixelcnn": lambda: [dict(model="gated_pixelcnn", label="given y", size=dict(num_classes=10))],

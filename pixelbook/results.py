@@ -18,15 +18,46 @@ COLUMNS = ["model", "dataset", "test bpd", "test images", "train images", "param
            "commit", "paper (its own dataset)"]
 
 
+def complete(run) -> bool:
+    """A run that trained all its planned steps. A partial run (one that stopped at a device run's
+    deadline) is shown labelled, and enters no table, verdict or ranking."""
+    return not run.get("partial")
+
+
+def partial_label(run) -> str:
+    """'' for a complete run, ' (partial: 120 of 400 steps)' for a partial one."""
+    if complete(run):
+        return ""
+    planned = run.get("planned_steps")
+    return f" (partial: {run.get('train_steps', '?'):,} of {planned:,} steps)" if planned else " (partial)"
+
+
+def no_verdict(*runs) -> str | None:
+    """Why no verdict may be drawn from ``runs`` (one of them is missing or partial), or None."""
+    missing = [r for r in runs if r is None]
+    partial = [r for r in runs if r is not None and not complete(r)]
+    if not (missing or partial):
+        return None
+    named = [f"{format_model(r)}{partial_label(r)}" for r in partial] + ["a run that did not finish"] * len(missing)
+    return f"No verdict: {', '.join(named)} {'is' if len(named) == 1 else 'are'} not a finished run."
+
+
+def left_out_note(runs) -> str:
+    """The sentence under a table that names the partial runs it leaves out ('' when none)."""
+    partial = [r for r in runs if not complete(r)]
+    return "" if not partial else ("Left out of this table, not finished: "
+                                   + ", ".join(f"{format_model(r)}{partial_label(r)}" for r in partial) + ".\n")
+
+
 def collect(results_dir=None) -> list[dict]:
     """One row per run in every ``results/<profile>/<chapter>/metrics.json``, except partial
-    runs (a device run that stopped at its deadline): they never enter a bpd table."""
+    runs (:func:`complete`): they never enter a bpd table."""
     results_dir = Path(results_dir or REPO / "results")
     rows = []
     for path in sorted(results_dir.glob("*/*/metrics.json")):
         try:
             metrics = json.loads(path.read_text())
-            rows += [table_row(run, metrics) for run in metrics.get("runs", []) if not run.get("partial")]
+            rows += [table_row(run, metrics) for run in metrics.get("runs", []) if complete(run)]
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise PixelbookError(f"{path}: not a readable metrics file ({type(e).__name__}: {e}); "
                                  f"rerun its chapter") from None
@@ -224,9 +255,8 @@ def leaderboard(runs) -> list[dict]:
     spread (max - min), parameters, training images/s and CPU-seconds; best mean first. A
     family's ``separated_from_next`` is False when its seeds' range overlaps the next family's."""
     families = {}
-    for run in runs:
-        if not run.get("partial"):                                     # stopped at a deadline: not a result
-            families.setdefault(run["model"], []).append(run)
+    for run in filter(complete, runs):
+        families.setdefault(run["model"], []).append(run)
     rows = []
     for model, found in families.items():
         found = sorted(found, key=lambda r: r["seed"])

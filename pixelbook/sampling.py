@@ -17,6 +17,7 @@ sampler still visits every given pixel (``visits_given``: its caches must hold t
 one skips them.
 """
 
+import contextlib
 import math
 import numbers
 
@@ -24,6 +25,19 @@ import torch
 
 from .errors import InputError
 from .progress import progress_bar
+
+
+@contextlib.contextmanager
+def without_tf32():
+    """Full float32 matrix products and convolutions on CUDA within (TF32 off; PyTorch leaves it
+    on for cuDNN convolutions by default, and Colab for matmuls too): wherever cached and naive
+    sampling are compared, so they differ by float32 rounding only, not by TF32's 10-bit mantissas."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
 class Sampler:

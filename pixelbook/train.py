@@ -10,6 +10,7 @@
 - A NaN or infinite loss stops training with its step; the last good checkpoint stays.
 """
 
+import contextlib
 import math
 import shutil
 import time
@@ -23,6 +24,7 @@ from .checkpoint import load_state, load_trainer_state, read_weights, save_train
 from .distributed import Context
 from .errors import CheckpointError, InputError, TrainingDiverged
 from .likelihoods import bits_per_dim
+from .models.base import values_checked
 from .progress import progress_bar
 
 
@@ -145,6 +147,8 @@ class Trainer:
         self.model, self.images, self.labels, self.config = model, images, labels, config
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.context, self.rank, self.world = context, context.rank, context.world
+        # Once, on the whole training set: the steps then skip the checks that read values (a GPU sync each)
+        model.check_input(images, labels if getattr(model, "num_classes", None) else None)
         wrap = context.wrap(model.device)
         if config.channels_last:
             model.to(memory_format=torch.channels_last)
@@ -231,16 +235,17 @@ class Trainer:
     def train_step(self, x, y):
         dims = math.prod(self.model.image_shape)
         bf16 = self.config.bf16 if self.config.bf16 is not None else x.is_cuda
-        autocast = torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16)
-        with autocast:
+        # (built only when on: autocast knows no 'meta' device, the stand-in for CUDA in the tests)
+        autocast = torch.autocast(x.device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+        with autocast, values_checked(self.model):                     # checked once, in __init__
             loss = bits_per_dim(self.net(x, y), dims).mean()
         logged = self.context.sum(loss.detach()) / self.world           # the global batch's mean
-        if not torch.isfinite(logged):                                 # every rank sees the same value
+        if not logged.is_meta and not torch.isfinite(logged):          # every rank sees the same value
             self.diverged(f"loss became {logged.item()}")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-        if not torch.isfinite(norm):                                   # before the weights are touched
+        if not norm.is_meta and not torch.isfinite(norm):              # before the weights are touched
             self.diverged(f"gradient norm became {norm.item()}")
         self.optimizer.step()
         self.scheduler.step()

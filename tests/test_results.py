@@ -63,7 +63,8 @@ def test_declared_chapter_runs_are_the_runs_the_chapter_trained(chapter):
     the plans the chapter's committed smoke run trained, in its order."""
     from pixelbook import profiles
     declared = [runs.plan_hash(runs.plan(spec["model"], "smoke", spec.get("dataset"), spec.get("seed", 0),
-                                         size=spec.get("size"), label=spec.get("label"), chapter=chapter))
+                                         size=spec.get("size"), label=spec.get("label"), chapter=chapter,
+                                         train=spec.get("train")))
                 for spec in profiles.chapter_runs(chapter, "smoke")]
     trained = [run["plan_hash"] for run in json.loads((REPO / "results" / "smoke" / chapter / "metrics.json").read_text())["runs"]]
     assert declared == trained

@@ -10,12 +10,14 @@ conditions on one); ``condition``, an image the model is conditioned on (the coa
 multi-scale PixelRNN, the grey sketch of the auxiliary PixelCNNs); and nothing else.
 """
 
+import contextlib
+
 import torch
 import torch.nn as nn
 
 from .. import sampling
 from ..errors import InputError
-from ..layers import dilate
+from ..layers import dilate, in_float32
 from ..likelihoods import scale_to_unit
 
 
@@ -27,11 +29,18 @@ class AutoregressiveModel(nn.Module):
         image_shape = tuple(int(s) for s in image_shape)
         if len(image_shape) != 3 or min(image_shape) < 1:
             raise InputError(f"image_shape must be (C, H, W) with positive sizes, got {image_shape}")
-        if int(levels) < 2:
+        try:
+            levels = int(levels)
+        except (TypeError, ValueError):
+            raise InputError(f"levels must be an integer of at least 2, got {levels!r}") from None
+        if levels < 2:
             raise InputError(f"levels must be at least 2, got {levels}")
         self.image_shape, self.levels, self.num_classes = image_shape, int(levels), num_classes
 
     # -- the contract ------------------------------------------------------------------------
+    # Checks that read values (pixel ranges, labels) cost a GPU sync; the training loop checks its
+    # images once and turns them off (:func:`values_checked`). Meta tensors have no values.
+    check_values = True
     exact = True            # log_prob is log p(x); auxiliary-variable models set False (a bound)
 
     @property
@@ -53,7 +62,7 @@ class AutoregressiveModel(nn.Module):
         """log p(x_c,i,j | every earlier sub-pixel) for every sub-pixel: float [B, C, H, W]."""
         self.check_input(x, y)
         x = x.long()                                                   # int32/uint8 pixels index like int64
-        return self.likelihood.sub_pixel_log_prob(self(x, y, condition), x)
+        return in_float32(self.likelihood.sub_pixel_log_prob, self(x, y, condition), x)
 
     def log_prob(self, x, y=None, per_pixel=False, condition=None) -> torch.Tensor:
         """log p(x) in nats, float [B]; with ``per_pixel`` each pixel's conditional, [B, H, W]."""
@@ -109,7 +118,7 @@ class AutoregressiveModel(nn.Module):
                              f"{x.dtype}; quantise first, e.g. pixelbook.data.quantize")
         if x.dim() != 4 or tuple(x.shape[1:]) != self.image_shape:
             raise InputError(f"{self.name} expects images of shape [B, {C}, {H}, {W}], got {list(x.shape)}")
-        if x.numel() and (x.min() < 0 or x.max() >= self.levels):
+        if self.reads_values(x) and (x.min() < 0 or x.max() >= self.levels):
             raise InputError(f"pixel values must be in [0, {self.levels}); found min {int(x.min())}, "
                              f"max {int(x.max())}")
         self.check_labels(y, x.shape[0])
@@ -120,12 +129,31 @@ class AutoregressiveModel(nn.Module):
         if self.num_classes is None:
             raise InputError(f"{self.name} was built without num_classes, so it takes no class labels y")
         if (not isinstance(y, torch.Tensor) or y.is_floating_point() or y.shape != (batch,)
-                or (y.numel() and (y.min() < 0 or y.max() >= self.num_classes))):
+                or (self.reads_values(y) and (y.min() < 0 or y.max() >= self.num_classes))):
             raise InputError(f"y must be int64 [{batch}] class labels in [0, {self.num_classes})")
+
+    def reads_values(self, t: torch.Tensor) -> bool:
+        """Whether the value checks look at ``t``: it has values, and checking is on."""
+        return self.check_values and t.numel() > 0 and not t.is_meta
 
     def unit_input(self, x: torch.Tensor) -> torch.Tensor:
         """int pixels -> floats in [-1, 1], in the weights' dtype (float64 in the exact tests)."""
         return scale_to_unit(x, self.levels, next(self.parameters()).dtype)
+
+
+@contextlib.contextmanager
+def values_checked(model):
+    """Within: ``model`` (and the models inside a staged one) skip the checks that read values,
+    which the caller has done once on the whole data set (the training loop)."""
+    inner = [m for m in model.modules() if isinstance(m, AutoregressiveModel)]
+    saved = [m.check_values for m in inner]
+    for m in inner:
+        m.check_values = False
+    try:
+        yield
+    finally:
+        for m, value in zip(inner, saved):
+            m.check_values = value
 
 
 def sub_pixel_context(model, reach, channel, row, col) -> torch.Tensor:

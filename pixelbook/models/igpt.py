@@ -25,6 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import InputError
+from ..layers import in_float32
 from ..likelihoods import Categorical, inverse_cdf, tempered
 from ..sampling import Sampler
 from . import register
@@ -237,7 +238,7 @@ class ImageGPT(AutoregressiveModel):
 
     def forward(self, x, y=None, condition=None):
         C, H, W = self.image_shape
-        logits = self.head(self.ln_final(self.transformer(self.inputs(x))))     # [B, L, V]
+        logits = in_float32(self.head, self.ln_final(self.transformer(self.inputs(x))))   # [B, L, V], float32 under autocast
         logits = logits.view(x.shape[0], H, W, self.tokens_per_pixel * self.vocabulary)
         return logits.permute(0, 3, 1, 2)                              # [B, T*V, H, W], channel-major
 

@@ -45,7 +45,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..layers import (DownRightShiftedConv2d, DownRightShiftedDeconv2d, DownShiftedConv2d, DownShiftedDeconv2d,
-                      GatedResNet, down_shift, right_shift, weight_normed)
+                      GatedResNet, down_shift, in_float32, right_shift, weight_normed)
 from ..errors import InputError
 from ..likelihoods import Categorical, DiscretizedLogisticMixture, scale_to_unit
 from . import register
@@ -136,7 +136,7 @@ class PixelCNNpp(AutoregressiveModel):
         if tuple(condition.shape) != (batch, *wanted):
             raise InputError(f"conditioning image must have shape [{batch}, {', '.join(map(str, wanted))}], "
                              f"got {list(condition.shape)}")
-        if condition.numel() and (condition.min() < 0 or condition.max() >= self.condition_levels):
+        if self.reads_values(condition) and (condition.min() < 0 or condition.max() >= self.condition_levels):
             raise InputError(f"conditioning pixels must be in [0, {self.condition_levels}); found "
                              f"{int(condition.min())}..{int(condition.max())}")
 
@@ -208,7 +208,7 @@ class PixelCNNpp(AutoregressiveModel):
                 out.append(step.layer(out[step.input]))
             else:
                 out.append(step.layer(out[step.input], sizes[step.level]))
-        return self.output(F.elu(out[-1]))
+        return in_float32(self.output, F.elu(out[-1]))                 # the head in float32 under autocast
 
     def wiring(self, pixels):
         """The same walk on 0/1 maps [N, 1, H, W] of input pixels, every layer applying its

@@ -1,0 +1,198 @@
+"""The run queue: every run of the chosen chapters, trained by worker processes, longest first.
+
+``python -m pixelbook run CHAPTER... --profile P --workers N [--threads T]`` lists every run the
+chapters train at ``P`` (:func:`pixelbook.profiles.chapter_runs`, the one list the notebooks and
+``device-run`` read too), leaves out those already in the chapter's results folder, and hands
+the rest to N worker processes of T threads each (1 by default), the longest estimated first.
+A worker is ``run CHAPTER --only K``: it trains run K of the chapter in its own locked run
+folder, resuming from its last checkpoint, and lands it in the chapter's ``finished_runs.json``
+with its weights the moment it ends (:meth:`pixelbook.book.Chapter.land`), so a stop loses only
+the runs in flight. Once every run has landed, the chapters execute and reuse them.
+
+``--list`` prints one such worker command per run instead, so a cluster's job array can run
+them on many machines (README, "Running long jobs").
+
+The estimate of a run's seconds is its training images over the images/s that ``bench train``
+measured for the same family on this kind of machine (``results/bench/train.json``), scaled by
+the two models' FLOPs per image; without a measurement, its FLOPs at a nominal rate. Only the
+order depends on it.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from . import bench, book, data, models, profiles, runs
+from .errors import InputError, PixelbookError
+from .files import REPO, runs_root
+from .train import checkpoints
+
+NOMINAL_GFLOP_S = 20.0            # a CPU thread's training rate when nothing was measured
+POLL_S = 30                       # seconds between progress lines
+
+
+@dataclass
+class Job:
+    chapter: str
+    index: int                    # in profiles.chapter_runs(chapter, profile)
+    spec: dict
+    name: str
+    folder: Path                  # the run folder it trains in
+    steps: int
+    estimate_s: float
+
+    def command(self, profile, threads, parameters=()) -> list[str]:
+        """The worker's command line (what ``--list`` prints)."""
+        return [sys.executable, "-m", "pixelbook", "run", self.chapter, "--profile", profile, "--only",
+                str(self.index), "--threads", str(threads), *[a for p in parameters for a in ("-p", p)]]
+
+
+def chapter_for(chapter, profile, parameters=()):
+    """A :class:`pixelbook.book.Chapter` writing into ``results/<profile>/<chapter>/`` with the
+    chapter's ``-p`` overrides that change its runs (steps, eval_images)."""
+    book.check_chapter(chapter)
+    values = book.parse_parameters(parameters, book.declared_parameters(book.read_chapter(chapter)))
+    overrides = {k: v for k, v in values.items() if k in ("steps", "eval_images")}
+    return book.Chapter(chapter, profile, book.RESULTS / profile / chapter, **overrides)
+
+
+def jobs(chapters, profile, parameters=(), include_finished=False) -> list[Job]:
+    """The runs still to train, longest estimate first (all of them with ``include_finished``)."""
+    profiles.check_profile(profile)
+    measured = measured_rates()
+    queue = []
+    for chapter in chapters:
+        ch = chapter_for(chapter, profile, parameters)
+        for index, spec in enumerate(profiles.chapter_runs(chapter, profile)):
+            options, record, name = ch.plan(**spec_keywords(spec))
+            if not include_finished and landed(ch, record, name):
+                continue
+            steps, batch = record["train"]["steps"], record["train"]["batch_size"]
+            queue.append(Job(chapter, index, spec, name, runs.run_folder(record), steps,
+                             estimate_seconds(record, steps * batch, measured)))
+    return sorted(queue, key=lambda j: -j.estimate_s)
+
+
+def spec_keywords(spec) -> dict:
+    """``Chapter.train`` keywords of a ``chapter_runs`` entry (its size knobs spread out)."""
+    return {**{k: v for k, v in spec.items() if k != "size"}, **spec.get("size", {})}
+
+
+def landed(ch, record, name) -> bool:
+    return runs.plan_hash(record) in ch.previous and (ch.out / f"{name}.safetensors").is_file()
+
+
+def measured_rates() -> dict:
+    """{family: (images/s, FLOPs per image)} at one thread from ``results/bench/train.json``: the
+    leaderboard-size row where there is one, else the chapter's."""
+    try:
+        rows = json.loads((REPO / "results" / "bench" / "train.json").read_text())["rows"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    rates = {}
+    for r in rows:
+        if r.get("threads") == 1 and "images_per_s" in r and (r["family"] not in rates or r["size"] == "leaderboard"):
+            rates[r["family"]] = (r["images_per_s"], r["flops_per_image"])
+    return rates
+
+
+def estimate_seconds(record, images, measured) -> float:
+    shape, levels = data.shape_and_levels(record["dataset"])
+    model = models.create(record["model"], shape, record["levels"] or levels, **record["size"])
+    x = torch.zeros(2, *shape, dtype=torch.long)
+    y = torch.zeros(2, dtype=torch.long) if model.num_classes else None
+    flops = bench.step_flops(model, x, y) / 2
+    if record["model"] in measured:
+        rate, their_flops = measured[record["model"]]
+        return images / rate * flops / their_flops
+    return images * flops / (NOMINAL_GFLOP_S * 1e9)
+
+
+def train_one(chapter, profile, index, parameters=(), progress=True):
+    """A worker: train run ``index`` of the chapter (resuming its run folder) and land it."""
+    ch = chapter_for(chapter, profile, parameters)
+    planned = profiles.chapter_runs(chapter, profile)
+    if not 0 <= index < len(planned):
+        raise InputError(f"chapter {chapter} has {len(planned)} runs at the {profile!r} profile; "
+                         f"--only takes 0..{len(planned) - 1}")
+    _, run = ch.train(**spec_keywords(planned[index]), progress=progress)
+    return run
+
+
+def describe(job) -> str:
+    seed = f" seed {job.spec['seed']}" if "seed" in job.spec else ""
+    return f"{job.chapter}/{job.name}{seed if 'seed' not in job.name else ''}"
+
+
+def progress_line(worker, job, started) -> str:
+    found = checkpoints(job.folder)
+    step = int(found[-1].name[5:]) if found else 0
+    return (f"worker {worker}: {describe(job)}, step {step:,} of {job.steps:,} (last checkpoint), "
+            f"{(time.monotonic() - started) / 60:.0f} min, estimated {job.estimate_s / 60:.0f} min")
+
+
+def run_queue(chapters, profile, workers=1, threads=1, parameters=(), progress=True, poll_s=POLL_S) -> list[Job]:
+    """Train every job over ``workers`` processes, then execute the chapters (module docstring).
+    Returns the jobs trained. A worker that fails stops the queue with its chapter, run and the
+    end of its log; the runs that landed stay."""
+    queue, active, done, log_dir = jobs(chapters, profile, parameters), {}, [], runs_root() / "queue"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    if progress:
+        print(f"{len(queue)} runs to train over {workers} worker{'s' * (workers > 1)} of {threads} "
+              f"thread{'s' * (threads > 1)}, longest first (about {sum(j.estimate_s for j in queue) / 3600:.1f} "
+              f"CPU-hours at one thread each)", flush=True)
+    last = time.monotonic()
+    try:
+        while queue or active:
+            while queue and len(active) < workers:
+                job = queue.pop(0)
+                free = next(k for k in range(1, workers + 1) if k not in {w for w, *_ in active.values()})
+                log = open(log_dir / f"{job.chapter}-{job.index}.log", "w")
+                env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PIXELBOOK_PROGRESS": "0"}
+                process = subprocess.Popen(job.command(profile, threads, parameters) + ["--quiet"], stdout=log,
+                                           stderr=subprocess.STDOUT, env=env, cwd=REPO)
+                active[process.pid] = (free, job, process, log, time.monotonic())
+                if progress:
+                    print(f"worker {free}: started {describe(job)} ({job.steps:,} steps, estimated "
+                          f"{job.estimate_s / 60:.0f} min)", flush=True)
+            time.sleep(min(1.0, poll_s))
+            for pid, (worker, job, process, log, started) in list(active.items()):
+                if process.poll() is None:
+                    continue
+                log.close()
+                del active[pid]
+                if process.returncode:
+                    tail = (log_dir / f"{job.chapter}-{job.index}.log").read_text().strip().splitlines()[-1:]
+                    raise PixelbookError(f"worker {worker} failed on {describe(job)} (exit {process.returncode}): "
+                                         f"{tail[0] if tail else 'no output'}; the runs that landed are kept")
+                done.append(job)
+                if progress:
+                    print(f"worker {worker}: landed {describe(job)} in {(time.monotonic() - started) / 60:.1f} min "
+                          f"({len(done)} done, {len(queue) + len(active)} to go)", flush=True)
+            if progress and active and time.monotonic() - last >= poll_s:
+                for worker, job, _, _, started in sorted(active.values(), key=lambda a: a[0]):
+                    print(progress_line(worker, job, started), flush=True)
+                last = time.monotonic()
+    finally:
+        for _, job, process, log, _ in active.values():                # interrupted: stop the workers
+            process.terminate()
+            process.wait()
+            log.close()
+    for chapter in chapters:
+        executed = book.run_chapter(chapter, profile, list(parameters), progress=progress)
+        if progress:
+            print(f"wrote {executed.parent}", flush=True)
+    return done
+
+
+def listing(chapters, profile, threads=1, parameters=()) -> list[str]:
+    """``--list``: one worker command a line, longest first, for every run not yet landed."""
+    import shlex
+    return [" ".join(shlex.quote(a) for a in ["python", *job.command(profile, threads, parameters)[1:]])
+            for job in jobs(chapters, profile, parameters)]
