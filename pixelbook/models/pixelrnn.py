@@ -18,7 +18,10 @@ h maps are split into R, G and B groups, and the input-to-state convolutions are
   pixel above and the pixel to the left, zero-padded at the top). States outside the image are
   held at zero. The second direction runs on the width-flipped map and is flipped back, then
   shifted down one row before the two are added, so it brings the upper-right context without
-  seeing the future. One layer sees every earlier pixel.
+  seeing the future. One layer sees every earlier pixel. The code keeps each column without its
+  padding (the image's pixels gathered diagonal by diagonal, :func:`diagonal_order`), and as
+  every term of a step is 1x1, it computes the gates as one linear map of the pixel's input and
+  the two states.
 - **Multi-Scale PixelRNN** (section 3.6): an unconditional Diagonal BiLSTM on the 2x average-pooled
   image, and a conditional one at full resolution. Transposed convolutions upsample the coarse
   image into a conditioning map, and a 1x1 convolution of that map is added to the
@@ -37,7 +40,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..layers import MaskedConv2d, OutputHead, channel_groups, skew, unskew
+from ..layers import MaskedConv2d, OutputHead, channel_groups
 from ..likelihoods import Categorical
 from ..sampling import Sampler
 from . import register
@@ -47,8 +50,8 @@ from .staged import StagedModel, halve
 
 
 def lstm_cell(gates, c):
-    """Eq. 3 of the paper; ``gates`` is gate-major, [B, 4h, ...] = (i, f, o, g)."""
-    i, f, o, g = gates.chunk(4, 1)
+    """Eq. 3 of the paper; ``gates`` is gate-major along its last dim, [..., 4h] = (i, f, o, g)."""
+    i, f, o, g = gates.chunk(4, -1)
     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
     return torch.sigmoid(o) * torch.tanh(c), c
 
@@ -61,6 +64,23 @@ def gate_groups(hidden, groups):
 def pixel(t, i, j):
     """[B, C, H, W] -> the 1x1 map at (i, j), [B, C, 1, 1], so 1x1 convolutions apply as they are."""
     return t[:, :, i: i + 1, j: j + 1]
+
+
+def diagonal_order(H, W, device, reverse=False):
+    """The positions i*W + j of an H x W image diagonal by diagonal (d = i + j, top row first), and
+    the diagonals' lengths: the skewed map's columns, without the padding around the image. With
+    ``reverse``, the diagonals of the width-flipped image (j -> W-1-j)."""
+    i, j = torch.arange(H, device=device)[:, None], torch.arange(W, device=device)
+    d = i + (W - 1 - j if reverse else j)                              # [H, W]
+    sizes = [min(k, H - 1) - max(0, k - W + 1) + 1 for k in range(H + W - 1)]  # rows max(0, k-W+1)..min(H-1, k)
+    return (d * H + i).flatten().argsort(), sizes
+
+
+def in_order(t, order):
+    """[B, C, H, W] -> its pixels in ``order``, [B, len(order), C]. Maps last in memory first, so
+    that the gather moves whole pixels."""
+    t = t.contiguous(memory_format=torch.channels_last).permute(0, 2, 3, 1).flatten(1, 2)
+    return t.index_select(1, order)
 
 
 class GatedInput(nn.Module):
@@ -86,13 +106,20 @@ class RowLSTMLayer(GatedInput):
         self.output = MaskedConv2d(hidden, 2 * hidden, 1, "B", groups, in_groups=channel_groups(hidden, groups))
 
     def forward(self, x, condition=None):
-        gates_in = self.gates_from_input(x, condition)
-        h = c = x.new_zeros(x.shape[0], self.hidden, x.shape[3])       # [B, h, W]
+        B, _, H, W = x.shape
+        s2s, k = self.state_to_state, self.state_to_state.kernel_size[0]
+        # Rows first and gates last, copied once: each row is then a view, and the gradient of all
+        # of them one stack, not a zero-filled copy of the whole map per row.
+        gates_in = self.gates_from_input(x, condition).permute(0, 2, 3, 1).contiguous()   # [B, H, W, 4h]
+        weight = s2s.weight.transpose(1, 2).flatten(1)                 # [4h, k*h]: the 1xk taps in turn
+        h = c = x.new_zeros(B, W, self.hidden)                         # one row: [B, W, h]
         rows = []
-        for r in range(x.shape[2]):
-            h, c = lstm_cell(gates_in[:, :, r] + self.state_to_state(h), c)
+        for gates in gates_in.unbind(1):                               # [B, W, 4h]
+            above = F.pad(h, (0, 0, k // 2, k // 2))                   # the row above, zero-padded
+            taps = torch.cat([above[:, t: t + W] for t in range(k)], 2)   # [B, W, k*h]
+            h, c = lstm_cell(gates + F.linear(taps, weight, s2s.bias), c)
             rows.append(h)
-        return x + self.output(torch.stack(rows, 2))                   # [B, 2h, H, W]
+        return x + self.output(torch.stack(rows, 1).permute(0, 3, 1, 2))   # [B, 2h, H, W]
 
     # -- incremental sampling: the previous row's states ---------------------------------------
     def start(self, like):
@@ -114,23 +141,44 @@ class RowLSTMLayer(GatedInput):
 
 
 class DiagonalLSTM(GatedInput):
-    """One direction of the Diagonal BiLSTM, on the skewed map."""
+    """One direction of the Diagonal BiLSTM, a diagonal (a column of the skewed map) per step."""
 
     def __init__(self, hidden, groups, condition_channels=0):
         super().__init__(hidden, groups, condition_channels, 1)
         self.state_to_state = nn.Conv1d(hidden, 4 * hidden, 2)        # rows r-1 and r of the previous column
 
-    def forward(self, x, condition=None):
+    def forward(self, x, condition=None, reverse=False):
+        """[B, 2h, H, W] -> [B, h, H, W]; ``reverse`` runs on the width-flipped image, flipped back."""
         B, _, H, W = x.shape
-        gates_in = skew(self.gates_from_input(x, condition))          # [B, 4h, H, W+H-1]
-        inside = skew(x.new_ones(1, 1, H, W))[0, 0]                    # [H, W+H-1]: 1 on the image
-        h = c = x.new_zeros(B, self.hidden, H)                         # one column: [B, h, H]
-        columns = []
-        for t in range(W + H - 1):
-            h, c = lstm_cell(gates_in[..., t] + self.state_to_state(F.pad(h, (1, 0))), c)
-            h, c = h * inside[:, t], c * inside[:, t]                  # zero state outside the image
-            columns.append(h)
-        return unskew(torch.stack(columns, 3), W)                      # [B, h, H, W]
+        # The pixels diagonal by diagonal: each step reads a view, and the gradient of all of them
+        # is one cat, where indexing a column of the skewed map zero-filled a copy of it per step.
+        order, sizes = diagonal_order(H, W, x.device, reverse)
+        inputs = torch.cat([in_order(t, order) for t in (x, condition) if t is not None], 2)  # [B, H*W, 2h(+cc)]
+        weight, bias = self.gate_weights()
+        zero = x.new_zeros(B, 1, self.hidden)
+        h = c = x.new_zeros(B, 0, self.hidden)                         # diagonal d-1: [B, n, h]
+        diagonals = []
+        for d, x_d in enumerate(inputs.split(sizes, 1)):               # [B, n, 2h]: rows lo..hi of diagonal d
+            # Diagonal d-1 as rows lo-1..hi, so that row r reads its rows r-1 (above) and r (left).
+            # It lacks row -1 (above the image) while d < W, and row d (left of it) while d < H.
+            top, bottom = [zero] * (d < W), [zero] * (d < H)
+            h, c = torch.cat(top + [h] + bottom, 1), torch.cat(top + [c] + bottom, 1)
+            gates = F.linear(torch.cat([x_d, h[:, :-1], h[:, 1:]], 2), weight, bias)       # [B, n, 4h]
+            h, c = lstm_cell(gates, c[:, 1:])
+            diagonals.append(h)
+        h = torch.cat(diagonals, 1).index_select(1, order.argsort())   # [B, H*W, h], raster order
+        return h.unflatten(1, (H, W)).permute(0, 3, 1, 2).contiguous()  # [B, h, H, W]
+
+    def gate_weights(self):
+        """The gates as one linear map of (input, condition, state above, state left), as all four
+        terms are 1x1: weight [4h, 2h + cc + 2h] and bias [4h]."""
+        weights = [(self.input_to_state.weight * self.input_to_state.mask)[:, :, 0, 0]]
+        bias = self.input_to_state.bias + self.state_to_state.bias
+        if self.condition is not None:
+            weights.append(self.condition.weight[:, :, 0, 0])
+            bias = bias + self.condition.bias
+        weights.append(self.state_to_state.weight.transpose(1, 2).flatten(1))
+        return torch.cat(weights, 1), bias
 
     def cell(self, x, condition, above, left, c_left):
         """One position, unskewed: its input [B, 2h, 1, 1] and the states above and to the left."""
@@ -148,9 +196,8 @@ class DiagonalBiLSTMLayer(nn.Module):
         self.output = MaskedConv2d(hidden, 2 * hidden, 1, "B", groups, in_groups=channel_groups(hidden, groups))
 
     def forward(self, x, condition=None):
-        flipped = None if condition is None else condition.flip(3)
         forward = self.left_to_right(x, condition)
-        backward = self.right_to_left(x.flip(3), flipped).flip(3)
+        backward = self.right_to_left(x, condition, reverse=True)
         backward = F.pad(backward, (0, 0, 1, 0))[:, :, :-1]            # down one row: no future pixels
         return x + self.output(forward + backward)
 
