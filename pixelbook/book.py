@@ -30,7 +30,7 @@ from .files import REPO, provenance, waiting_lock, write_atomic, write_json
 from .results import complete, left_out_note, markdown_table, table_row
 
 BOOK = REPO / "book"
-RESULTS = REPO / "results"
+RESULTS = Path(os.environ.get("PIXELBOOK_RESULTS") or REPO / "results")   # the tests point it elsewhere
 STAGED = REPO / "_staged"
 REPOSITORY = "pixelbook/pixelbook"           # GitHub owner/name; _config.yml says the same
 BRANCH = "main"
@@ -75,6 +75,8 @@ class Chapter:
         self.slug, self.profile, self.retrain = slug, resolve_profile(profile), retrain
         self.overrides = {k: v for k, v in overrides.items() if v is not None}
         self.out = Path(output_dir) if output_dir else Path(tempfile.mkdtemp(prefix=f"pixelbook-{slug}-"))
+        if not self.out.is_absolute():                                  # the runner passes results/P/CHAPTER
+            self.out = REPO / self.out
         self.out.mkdir(parents=True, exist_ok=True)
         self.runs, self.started = [], time.time()
         self.provenance = provenance(slug, self.profile)                 # the code that runs, not later code
@@ -95,20 +97,20 @@ class Chapter:
                 pass
         return previous
 
-    def plan(self, model_name, label=None, dataset=None, seed=None, train=None, **size) -> tuple[dict, dict, str]:
+    def plan(self, model_name, label=None, dataset=None, seed=None, train_options=None, **size) -> tuple[dict, dict, str]:
         """(``runs.plan`` keywords, the plan, its file name) of one run of this chapter."""
         options = dict(self.overrides, dataset=dataset, size=size or None, label=label, chapter=self.slug,
-                       **({"seed": seed} if seed is not None else {}), **({"train": train} if train else {}))
+                       **({"seed": seed} if seed is not None else {}), **({"train_options": train_options} if train_options else {}))
         return options, runs.plan(model_name, self.profile, **options), runs.run_name(model_name, label, seed)
 
-    def train(self, model_name, label=None, dataset=None, progress=True, seed=None, train=None, **size):
+    def train(self, model_name, label=None, dataset=None, progress=True, seed=None, train_options=None, **size):
         """(evaluation model, run entry). Reuses, in order: this folder's committed weights for the
         same plan, a finished run folder of the same plan, else trains. ``label`` and ``size``
         make a variant (an ablation); ``dataset`` replaces the profile's; ``seed`` (default 0)
-        names the files too; ``train`` gives TrainConfig fields of a variant's own (a second
+        names the files too; ``train_options`` gives TrainConfig fields of a variant's own (a second
         budget). A finished run lands in ``finished_runs.json`` with its weights at
         once, under a lock, so the run queue's workers can land theirs side by side."""
-        options, record, name = self.plan(model_name, label, dataset, seed, train, **size)
+        options, record, name = self.plan(model_name, label, dataset, seed, train_options, **size)
         key = runs.plan_hash(record)
         weights = self.out / f"{name}.safetensors"
         if not self.retrain and key in self.previous and weights.is_file():
@@ -227,7 +229,9 @@ def run_chapter(slug, profile="smoke", parameters=None, retrain=False, progress=
     out = RESULTS / profile / slug
     out.mkdir(parents=True, exist_ok=True)
     executed, partial, failed = out / "executed.ipynb", out / ".partial.executed.ipynb", out / "failed.ipynb"
-    values = {**values, "profile": profile, "output_dir": str(out), "retrain": retrain or values.get("retrain", False)}
+    # Relative to the repository where it lies inside it, so executed notebooks show no machine's paths
+    shown = out.resolve().relative_to(REPO) if out.resolve().is_relative_to(REPO) else out
+    values = {**values, "profile": profile, "output_dir": str(shown), "retrain": retrain or values.get("retrain", False)}
     stamp = provenance(slug, profile)                # the code that runs, not what is committed later
     # papermill cannot read "str | None" annotations and warns about them; we check parameters ourselves
     logging.getLogger("papermill").setLevel(logging.ERROR)

@@ -263,9 +263,12 @@ def cmd_device_import(args):
 
 
 def cmd_tables(args):
+    from .claims import write_claims
     from .results import REPO, write_tables
     rows = write_tables()
-    print(f"wrote {len(rows)} rows to {REPO / 'results' / 'tables'}/bpd.{{md,csv,tex}}")
+    ledgers = write_claims()
+    print(f"wrote {len(rows)} rows to {REPO / 'results' / 'tables'}/bpd.{{md,csv,tex}}, the leaderboards, and "
+          + ", ".join(f"claims-{p} ({len(r)} claims)" for p, r in ledgers.items()))
 
 
 def cmd_stage(args):

@@ -96,7 +96,7 @@ def run_options(chapter, spec, overrides) -> dict:
     """``runs.plan`` / ``train_and_evaluate`` keywords of one declared run, as ``Chapter.train``
     passes them."""
     return dict(dataset=spec.get("dataset"), seed=spec.get("seed", 0), size=spec.get("size"),
-                label=spec.get("label"), chapter=chapter, train=spec.get("train"), **overrides)
+                label=spec.get("label"), chapter=chapter, train_options=spec.get("train_options"), **overrides)
 
 
 def comparable(plan: dict) -> dict:

@@ -221,7 +221,7 @@ ENTRIES = {
     ("leaderboard", "cpu"): Profile(
         dataset="fashion_mnist", steps=469, batch_size=64, lr=2e-3, warmup=30, ema=0.995, checkpoint_every=47,
         seeds=(0, 1), curve_every=94, curve_images=1000,
-        second_budget=("240,000 images", dict(steps=3750, curve_every=375, checkpoint_every=125)),
+        second_budget=("240k images", dict(steps=3750, curve_every=375, checkpoint_every=125)),
         models={"pixelcnn": dict(hidden=24, layers=5, output_hidden=64),
                 "row_lstm": dict(hidden=32, layers=1, output_hidden=64),
                 "diagonal_bilstm": dict(hidden=32, layers=1, output_hidden=64),
@@ -275,7 +275,7 @@ def chapter_runs(chapter: str, profile: str) -> list[dict]:
         return []
     entry = get(chapter, profile)
     if chapter == "leaderboard":
-        budgets = [{}] + ([dict(label=entry.second_budget[0], train=entry.second_budget[1])]
+        budgets = [{}] + ([dict(label=entry.second_budget[0], train_options=entry.second_budget[1])]
                           if entry.second_budget else [])
         return [dict(model=name, seed=seed, **budget) for budget in budgets for name in entry.models
                 for seed in entry.seeds]

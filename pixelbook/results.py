@@ -4,10 +4,49 @@ the runs wrote and imports nothing that trains."""
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from .errors import PixelbookError
 from .files import REPO, device_name, write_atomic  # noqa: F401  (device_name: the chapters' figure titles)
+
+
+# -- one renderer: rows and column specs to Markdown, CSV and LaTeX ------------------------------
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    cell: Callable[[dict], str]                 # the Markdown and LaTeX text of a row's cell
+    csv: str | None = None                      # the CSV header (default: ``header``)
+    raw: Callable[[dict], object] | None = None  # the CSV value (default: ``cell``)
+
+
+def render(rows, columns, form="md") -> str:
+    """One table of ``rows`` in ``form``: "md" (pipes), "csv", or "tex" (booktabs)."""
+    if form == "csv":
+        import csv
+        import io
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow([c.csv or c.header for c in columns])
+        writer.writerows([[(c.raw or c.cell)(r) for c in columns] for r in rows])
+        return buffer.getvalue()
+    if form == "tex":
+        lines = [r"\begin{tabular}{" + "l" * len(columns) + "}", r"\toprule",
+                 " & ".join(latex_escape(c.header) for c in columns) + r" \\", r"\midrule"]
+        lines += [" & ".join(latex_escape(c.cell(r)) for c in columns) + r" \\" for r in rows]
+        return "\n".join(lines + [r"\bottomrule", r"\end{tabular}"]) + "\n"
+    lines = ["| " + " | ".join(c.header for c in columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(c.cell(r)).replace("|", "\\|") for c in columns) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_table(stem: Path, rows, columns, heading=""):
+    """``stem``.md (``heading`` above the table), .csv and .tex."""
+    write_atomic(stem.with_suffix(".md"), heading + render(rows, columns, "md"))
+    write_atomic(stem.with_suffix(".csv"), render(rows, columns, "csv"))
+    write_atomic(stem.with_suffix(".tex"), render(rows, columns, "tex"))
 
 
 # -- the bpd tables ------------------------------------------------------------------------------
@@ -47,6 +86,26 @@ def left_out_note(runs) -> str:
     partial = [r for r in runs if not complete(r)]
     return "" if not partial else ("Left out of this table, not finished: "
                                    + ", ".join(f"{format_model(r)}{partial_label(r)}" for r in partial) + ".\n")
+
+
+# A run "flattened" when the last quarter of its training improved its held-out bits/dim by less
+# than this: the rule every run behind a verdict is checked against.
+FLAT_BPD = 0.02
+
+
+def curve_end(run) -> dict | None:
+    """How a run's held-out curve ends: the bits/dim gained over the last quarter of its training
+    images (from the curve point nearest three quarters to the last), the rate per 10,000 images,
+    and ``flat``, whether the gain is under :data:`FLAT_BPD`. None without a curve of 3+ points."""
+    curve = run.get("curve") or []
+    if len(curve) < 3:
+        return None
+    images = [point[1] for point in curve]
+    quarter = min(range(len(curve)), key=lambda k: abs(images[k] - 0.75 * images[-1]))
+    gain = curve[quarter][3] - curve[-1][3]
+    seen = images[-1] - images[quarter]
+    return {"gain": gain, "per_10k_images": 1e4 * gain / seen if seen else 0.0, "flat": gain < FLAT_BPD,
+            "from_images": images[quarter], "to_images": images[-1]}
 
 
 def collect(results_dir=None) -> list[dict]:
@@ -250,10 +309,23 @@ def cpu_seconds(run) -> float:
     return run["wallclock_s"] * (run.get("threads") or 1)
 
 
+def separated(better, worse) -> bool:
+    """Do the seeds separate two sides (lists of test bits/dim, lower is better)? Every seed of
+    ``better`` beats every seed of ``worse``, with at least 2 seeds a side, and 3 a side where the
+    gap between the means is within twice the larger spread (max - min)."""
+    if min(len(better), len(worse)) < 2 or max(better) >= min(worse):
+        return False
+    gap = sum(worse) / len(worse) - sum(better) / len(better)
+    spread = max(max(side) - min(side) for side in (better, worse))
+    return gap > 2 * spread or min(len(better), len(worse)) >= 3
+
+
 def leaderboard(runs) -> list[dict]:
-    """One row per family from the leaderboard's runs: each seed's test bpd, their mean and
-    spread (max - min), parameters, training images/s and CPU-seconds; best mean first. A
-    family's ``separated_from_next`` is False when its seeds' range overlaps the next family's."""
+    """One row per family from the leaderboard's runs (one budget): each seed's test bpd, their
+    mean and spread (max - min), parameters, training images/s and CPU-seconds; best mean first.
+    ``rank`` is shared where the seeds do not separate a family from its rivals: it runs from 1 +
+    the families that :func:`separated` puts ahead of it to N - those it puts behind ("2-3");
+    ``separated_from_next`` says whether the seeds separate it from the next one."""
     families = {}
     for run in filter(complete, runs):
         families.setdefault(run["model"], []).append(run)
@@ -267,26 +339,33 @@ def leaderboard(runs) -> list[dict]:
                      "images_per_s": sum(r["train_images"] / r["wallclock_s"] for r in found) / len(found),
                      "cpu_s": sum(cpu_seconds(r) for r in found), "eval_images": found[0]["eval_images"],
                      "train_images": found[0]["train_images"], "dataset": found[0]["dataset"],
-                     "test_images": test_images(found[0])})
+                     "test_images": test_images(found[0]), "label": found[0].get("label")})
     rows.sort(key=lambda r: r["mean"])
+    values = {r["model"]: list(r["seeds"].values()) for r in rows}
+    for row in rows:
+        ahead = sum(separated(values[o["model"]], values[row["model"]]) for o in rows)
+        behind = sum(separated(values[row["model"]], values[o["model"]]) for o in rows)
+        first, last = 1 + ahead, len(rows) - behind
+        row["rank"] = str(first) if first == last else f"{first}–{last}"
     for better, worse in zip(rows, rows[1:]):
-        better["separated_from_next"] = better["high"] < worse["low"]
+        better["separated_from_next"] = separated(values[better["model"]], values[worse["model"]])
     return rows
 
 
 LEADERBOARD_COLUMNS = ["rank", "model", "parameters", "test bpd per seed", "mean", "spread (max - min)",
-                       "test images", "train images", "images/s", "CPU-min (all seeds)"]
+                       "separated from the next", "test images", "train images", "images/s", "CPU-min (all seeds)"]
 
 
-def leaderboard_cells(rank, row) -> list[str]:
+def leaderboard_cells(row) -> list[str]:
     seeds = ", ".join(f"{v:.3f} (seed {s})" for s, v in sorted(row["seeds"].items()))
-    return [str(rank), row["model"], f"{row['params']:,}", seeds, f"{row['mean']:.3f}", f"{row['spread']:.3f}",
+    apart = {True: "yes", False: "no"}.get(row.get("separated_from_next"), "—")
+    return [row["rank"], row["model"], f"{row['params']:,}", seeds, f"{row['mean']:.3f}", f"{row['spread']:.3f}", apart,
             row["test_images"], f"{row['train_images']:,}", f"{row['images_per_s']:.0f}", f"{row['cpu_s'] / 60:.1f}"]
 
 
 def leaderboard_markdown(rows) -> str:
     lines = ["| " + " | ".join(LEADERBOARD_COLUMNS) + " |", "|" + "---|" * len(LEADERBOARD_COLUMNS)]
-    lines += ["| " + " | ".join(leaderboard_cells(k, r)) + " |" for k, r in enumerate(rows, 1)]
+    lines += ["| " + " | ".join(leaderboard_cells(r)) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -295,38 +374,54 @@ def leaderboard_csv(rows) -> str:
     import io
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["rank", "model", "dataset", "params", "seeds", "test_bpd_per_seed", "mean_bpd", "spread_bpd",
-                     "eval_images", "train_images", "images_per_s", "cpu_seconds"])
-    for k, r in enumerate(rows, 1):
-        writer.writerow([k, r["model"], r["dataset"], r["params"], " ".join(map(str, sorted(r["seeds"]))),
+    writer.writerow(["budget", "rank", "model", "dataset", "params", "seeds", "test_bpd_per_seed", "mean_bpd", "spread_bpd",
+                     "separated_from_next", "eval_images", "train_images", "images_per_s", "cpu_seconds"])
+    for r in rows:
+        writer.writerow([r.get("label") or "", r["rank"], r["model"], r["dataset"], r["params"],
+                         " ".join(map(str, sorted(r["seeds"]))),
                          " ".join(f"{v:.5f}" for _, v in sorted(r["seeds"].items())), f"{r['mean']:.5f}",
-                         f"{r['spread']:.5f}", r["eval_images"], r["train_images"], f"{r['images_per_s']:.1f}",
-                         f"{r['cpu_s']:.0f}"])
+                         f"{r['spread']:.5f}", r.get("separated_from_next", ""), r["eval_images"], r["train_images"],
+                         f"{r['images_per_s']:.1f}", f"{r['cpu_s']:.0f}"])
     return buffer.getvalue()
 
 
 def leaderboard_latex(rows) -> str:
-    lines = [r"\begin{tabular}{rlrlrrlrrr}", r"\toprule", " & ".join(LEADERBOARD_COLUMNS) + r" \\", r"\midrule"]
-    lines += [" & ".join(latex_escape(c) for c in leaderboard_cells(k, r)) + r" \\" for k, r in enumerate(rows, 1)]
+    lines = [r"\begin{tabular}{llrlrrllrrr}", r"\toprule", " & ".join(LEADERBOARD_COLUMNS) + r" \\", r"\midrule"]
+    lines += [" & ".join(latex_escape(c) for c in leaderboard_cells(r)) + r" \\" for r in rows]
     return "\n".join(lines + [r"\bottomrule", r"\end{tabular}"]) + "\n"
 
 
+def budgets(runs) -> dict:
+    """{budget label (None: the profile's own): its runs}, the profile's own budget first."""
+    found = {}
+    for run in runs:
+        found.setdefault(run.get("label"), []).append(run)
+    return dict(sorted(found.items(), key=lambda item: item[0] is not None))
+
+
 def write_leaderboard(results_dir=None) -> list[str]:
-    """results/tables/leaderboard-<profile>.{md,csv,tex} for every profile with a finished leaderboard."""
+    """results/tables/leaderboard-<profile>.{md,csv,tex} for every profile with a finished
+    leaderboard: one table per budget, each run's training images in its heading."""
     results_dir = Path(results_dir or REPO / "results")
     written = []
     for path in sorted(results_dir.glob("*/leaderboard/metrics.json")):
         metrics = json.loads(path.read_text())
-        rows = leaderboard(metrics.get("runs", []))
-        if not rows:
+        boards = {label: leaderboard(found) for label, found in budgets(metrics.get("runs", [])).items()}
+        boards = {label: rows for label, rows in boards.items() if rows}
+        if not boards:
             continue
         profile, tables = metrics["profile"], results_dir / "tables"
-        write_atomic(tables / f"leaderboard-{profile}.md",
-                     f"# Leaderboard, `{profile}` profile\n\nThe exact families at one budget on {rows[0]['dataset']}: "
-                     f"{rows[0]['train_images']:,} training images per run, the same data order, optimizer, "
-                     f"schedule and EMA rule, scored on {rows[0]['test_images']} test images. Best mean first; "
-                     f"the spread is max - min over the seeds.\n\n" + leaderboard_markdown(rows))
+        first = next(iter(boards.values()))[0]
+        text = (f"# Leaderboard, `{profile}` profile\n\nThe exact families on {first['dataset']}, the same data order, "
+                f"optimizer, schedule and EMA rule, scored on {first['test_images']} test images. Best mean first; the "
+                f"spread is max - min over the seeds; a shared rank (2–3) means the seeds do not separate the family "
+                f"from a rival (every seed of one beats every seed of the other, with at least 2 seeds a side, 3 "
+                f"where the gap is within twice the spread).\n")
+        for label, rows in boards.items():
+            text += f"\n## {rows[0]['train_images']:,} training images per run\n\n" + leaderboard_markdown(rows)
+        write_atomic(tables / f"leaderboard-{profile}.md", text)
+        rows = [r for found in boards.values() for r in found]
         write_atomic(tables / f"leaderboard-{profile}.csv", leaderboard_csv(rows))
-        write_atomic(tables / f"leaderboard-{profile}.tex", leaderboard_latex(rows))
+        write_atomic(tables / f"leaderboard-{profile}.tex", "\n".join(leaderboard_latex(found) for found in boards.values()))
         written.append(profile)
     return written

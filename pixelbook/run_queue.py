@@ -81,7 +81,8 @@ def jobs(chapters, profile, parameters=(), include_finished=False) -> list[Job]:
 
 def spec_keywords(spec) -> dict:
     """``Chapter.train`` keywords of a ``chapter_runs`` entry (its size knobs spread out)."""
-    return {**{k: v for k, v in spec.items() if k != "size"}, **spec.get("size", {})}
+    return {"model_name": spec["model"], **{k: v for k, v in spec.items() if k not in ("model", "size")},
+            **spec.get("size", {})}
 
 
 def landed(ch, record, name) -> bool:

@@ -50,7 +50,7 @@ def numerics(model_name, image_shape, levels, size) -> str:
 
 def plan(model_name, profile="cpu", dataset=None, seed=0, steps=None, batch_size=None, lr=None,
          eval_images=None, size=None, label=None, processes=1, fast=None, device=None, chapter=None,
-         train=None) -> dict:
+         train_options=None) -> dict:
     """Everything that determines a run's numbers, as plain JSON-able data. ``size`` overrides
     some of the profile's size knobs (an ablation), and ``label`` names such a variant.
     ``processes`` > 1 (torchrun) multiplies the global batch, so it is part of the plan, as are
@@ -59,7 +59,7 @@ def plan(model_name, profile="cpu", dataset=None, seed=0, steps=None, batch_size
     share a plan; fp32, the CPU's default, stays out of the plan as before (a GPU plan records
     ``bf16: true`` now; no GPU run was committed before that change). ``chapter`` picks the
     profile entry when several chapters train the model (the leaderboard); by default, the
-    chapter of the model's family. ``train`` gives other ``TrainConfig`` fields of a variant's own
+    chapter of the model's family. ``train_options`` gives other ``TrainConfig`` fields of a variant's own
     (a second budget: steps, curve and checkpoint intervals); the explicit keywords win over it."""
     if chapter is None:
         chapter, entry = profiles.for_model(model_name, profile)
@@ -76,7 +76,7 @@ def plan(model_name, profile="cpu", dataset=None, seed=0, steps=None, batch_size
         fast["bf16"] = True                                            # what training would do on this device
     overrides = {k: v for k, v in dict(steps=steps, batch_size=batch_size, lr=lr, **fast).items()
                  if v is not None}
-    overrides = {**entry.train_overrides.get(model_name, {}), **(train or {}), **overrides}
+    overrides = {**entry.train_overrides.get(model_name, {}), **(train_options or {}), **overrides}
     train = {k: v for k, v in asdict(entry.train_config(seed=seed, **overrides)).items()
              if not (k in OPTIONAL and v == OPTIONAL[k])}
     variant = {"label": label} if label is not None else {}         # absent for the main runs: stable hashes
@@ -134,7 +134,7 @@ class Run:
 def train_and_evaluate(model_name, profile="cpu", dataset=None, out=None, seed=0, resume=False, steps=None,
                        batch_size=None, lr=None, eval_images=None, device=None, progress=True,
                        retrain=False, size=None, label=None, fast=None, chapter=None, deadline=None,
-                       sample=True, train=None) -> Run:
+                       sample=True, train_options=None) -> Run:
     """Train, evaluate and sample one model into ``out`` (default: the plan's run folder).
     A finished run of the same plan is reused unless ``retrain``. Past ``deadline``
     (``time.monotonic()``) training stops at a checkpoint, and the run is evaluated and recorded
@@ -146,7 +146,7 @@ def train_and_evaluate(model_name, profile="cpu", dataset=None, out=None, seed=0
     if not context.main:                                               # rank 0 fetches the data first:
         context.barrier()                                              # downloads are not atomic
     record = plan(model_name, profile, dataset, seed, steps, batch_size, lr, eval_images, size, label, context.world,
-                  fast, device, chapter, train)
+                  fast, device, chapter, train_options)
     out = Path(out) if out is not None else run_folder(record)
     done = None if retrain else finished(out, record)
     if done is None:                                                   # a finished run needs no data

@@ -64,7 +64,7 @@ def test_declared_chapter_runs_are_the_runs_the_chapter_trained(chapter):
     from pixelbook import profiles
     declared = [runs.plan_hash(runs.plan(spec["model"], "smoke", spec.get("dataset"), spec.get("seed", 0),
                                          size=spec.get("size"), label=spec.get("label"), chapter=chapter,
-                                         train=spec.get("train")))
+                                         train_options=spec.get("train_options")))
                 for spec in profiles.chapter_runs(chapter, "smoke")]
     trained = [run["plan_hash"] for run in json.loads((REPO / "results" / "smoke" / chapter / "metrics.json").read_text())["runs"]]
     assert declared == trained

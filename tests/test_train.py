@@ -67,11 +67,13 @@ def test_training_is_deterministic_on_cpu():
     assert all(torch.equal(a, b) for a, b in zip(runs[0][1], runs[1][1]))
 
 
-def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, monkeypatch):
-    model, digits, config = tiny_run(ema=0.9)
+@pytest.mark.parametrize("fast", [{}, {"channels_last": True}, {"compile": True}], ids=["fp32", "channels_last", "compile"])
+def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, monkeypatch, fast):
+    """Exact for plain fp32 and for each CPU fast-path option a profile may choose."""
+    model, digits, config = tiny_run(ema=0.9, **fast)
     straight, straight_eval = train(model, digits, config, tmp_path / "a", progress=False)
 
-    model, digits, config = tiny_run(ema=0.9)
+    model, digits, config = tiny_run(ema=0.9, **fast)
     trainer = Trainer(model, digits.images, digits.labels, config, tmp_path / "b")
     original = Trainer.train_step
 
@@ -87,7 +89,7 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, monkey
     assert [p.name for p in checkpoints(tmp_path / "b")] == ["step-0000004", "step-0000008"]
 
     torch.manual_seed(123)                                                # a fresh process's RNG
-    model, digits, config = tiny_run(ema=0.9)
+    model, digits, config = tiny_run(ema=0.9, **fast)
     resumed, resumed_eval = train(model, digits, config, tmp_path / "b", resume=True, progress=False)
     assert resumed.history == straight.history
     for a, b in zip(straight_eval.state_dict().values(), resumed_eval.state_dict().values()):

@@ -1,0 +1,84 @@
+"""The claims ledger: verdicts computed from every seed, never from one run a side."""
+
+import re
+
+import pytest
+
+from pixelbook import claims, results
+from pixelbook.claims import Claim, Side
+from pixelbook.files import REPO
+
+
+def run(model, bpd, seed, label=None, **extra):
+    return {"model": model, "label": label, "seed": seed, "test_bpd": bpd, "train_images": 1000, **extra}
+
+
+@pytest.mark.parametrize("better, worse, apart", [
+    ([3.0, 3.1], [3.5, 3.6], True),              # gap 0.5 > 2 x spread 0.1: two seeds suffice
+    ([3.0, 3.1], [3.15, 3.2], False),            # every seed beats, but the gap is within 2 x spread: needs 3
+    ([3.0, 3.1, 3.05], [3.15, 3.2, 3.16], True),  # ... and with 3 seeds a side they do separate
+    ([3.0, 3.2], [3.1, 3.3], False),             # overlapping seeds
+    ([3.0], [4.0], False),                       # one seed a side never separates
+])
+def test_separated_needs_every_seed_and_enough_of_them(better, worse, apart):
+    assert results.separated(better, worse) is apart
+
+
+CLAIM = Claim("x", "a beats b", "vandenoord2016pixelrnn", "s1", Side("a"), Side("b"))
+
+
+@pytest.mark.parametrize("runs, verdict", [
+    ([run("a", 3.0, 0), run("a", 3.01, 1), run("b", 3.5, 0), run("b", 3.51, 1)], "reproduced"),
+    ([run("a", 3.5, 0), run("a", 3.51, 1), run("b", 3.0, 0), run("b", 3.01, 1)], "contradicted"),
+    ([run("a", 3.0, 0), run("a", 3.3, 1), run("b", 3.1, 0), run("b", 3.4, 1)], "not separated"),
+    ([run("a", 3.0, 0), run("b", 3.5, 0)], "not tested"),                              # one seed a side
+    ([run("a", 3.0, 0), run("a", 3.01, 1), run("b", 3.5, 0), run("b", 3.51, 1, partial=True)], "not tested"),
+    ([run("a", 3.0, 0), run("a", 3.01, 1)], "not tested"),                             # no runs of b
+])
+def test_a_verdict_is_computed_from_every_finished_seed(runs, verdict):
+    row = claims.verdict(CLAIM, runs)
+    assert row["verdict"] == verdict
+    if verdict != "not tested":
+        assert row["seeds"] == "2 / 2" and "range" in row["evidence"] and row["budget"] == "1,000 training images"
+
+
+def test_higher_is_better_and_the_second_budget():
+    speed = Claim("x", "a trains faster", "vandenoord2016pixelrnn", "s", Side("a"), Side("b"), metric="images_per_s",
+                  higher_is_better=True, budget="long")
+    runs = [run("a", 3, s, "long", images_per_s=100 + s) for s in (0, 1)] + [
+        run("b", 3, s, "long", images_per_s=10 + s) for s in (0, 1)] + [run("b", 3, s, images_per_s=1000) for s in (0, 1)]
+    assert claims.verdict(speed, runs)["verdict"] == "reproduced"       # the short-budget b runs are not its
+    assert claims.verdict(Claim(**{**speed.__dict__, "budget": None}), runs)["verdict"] == "not tested"
+
+
+def test_a_curve_is_flat_when_its_last_quarter_gains_little():
+    still = {"curve": [[0, 0, 0, 4.0], [1, 750, 0, 3.5], [2, 1000, 0, 3.4]]}
+    flat = {"curve": [[0, 0, 0, 4.0], [1, 750, 0, 3.41], [2, 1000, 0, 3.40]]}
+    assert not results.curve_end(still)["flat"] and results.curve_end(flat)["flat"]
+    assert results.curve_end(still)["gain"] == pytest.approx(0.1) and results.curve_end({"curve": []}) is None
+    runs = [run("a", 3.0, s, **flat) for s in (0, 1)] + [run("b", 3.5, s, **still) for s in (0, 1)]
+    assert claims.verdict(CLAIM, runs)["flat"] == "no (2 still improving)"
+
+
+def test_every_claim_names_a_known_paper_and_chapter_and_says_why_when_untested():
+    keys = set(re.findall(r"@\w+\{(\w+),", (REPO / "references.bib").read_text()))
+    chapters = {p.stem for p in (REPO / "book").glob("*.md")}
+    for claim in claims.CLAIMS:
+        assert claim.paper in keys and claim.chapter in chapters, claim
+        assert (claim.untested is None) == (claim.better is not None and claim.worse is not None), claim
+
+
+def test_the_committed_ledger_has_no_verdict_on_fewer_than_two_seeds_a_side():
+    for profile in ("cpu", "smoke"):
+        for row in claims.ledger(profile):
+            assert row["verdict"] in claims.VERDICTS
+            if row["verdict"] != "not tested":
+                assert min(int(n) for n in row["seeds"].split(" / ")) >= 2, row
+
+
+def test_the_tables_write_the_ledger(tmp_path):
+    written = claims.write_claims(REPO / "results", profiles=("smoke",), out=tmp_path)
+    md, csv = (tmp_path / "claims-smoke.md").read_text(), (tmp_path / "claims-smoke.csv").read_text()
+    assert len(written["smoke"]) == len(claims.CLAIMS) and (tmp_path / "claims-smoke.tex").is_file()
+    assert csv.splitlines()[0] == "claim,paper,section,evidence,seeds_per_side,budget,curves_flat,verdict"
+    assert md.count("\n| ") == len(claims.CLAIMS) + 1

@@ -1,0 +1,67 @@
+"""The run queue with real worker processes at the smoke profile: two workers train a chapter's
+runs side by side, each run lands in the chapter's finished_runs.json with its weights as it
+ends, a killed queue restarts where it stopped (landed runs are not trained again, a run in
+flight resumes from its checkpoint), and the chapter then executes on the landed runs."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from pixelbook import book, profiles, run_queue
+from pixelbook.files import REPO
+
+CHAPTER = "gated_pixelcnn"                    # two runs of 150 steps at smoke, a checkpoint every 50
+
+
+def queue(tmp_path, *extra):
+    env = {**os.environ, "PIXELBOOK_RESULTS": str(tmp_path / "results"), "PIXELBOOK_RUNS": str(tmp_path / "runs")}
+    return subprocess.Popen([sys.executable, "-m", "pixelbook", "run", CHAPTER, "--profile", "smoke", "--workers", "2",
+                             *extra], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+
+
+def finished(tmp_path):
+    try:
+        return json.loads((tmp_path / "results" / "smoke" / CHAPTER / book.FINISHED_RUNS).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def checkpoint_steps(tmp_path):
+    return sorted(int(p.name[5:]) for p in (tmp_path / "runs").glob("smoke/*/checkpoints/step-*") if p.name[5:].isdigit())
+
+
+def test_two_workers_a_kill_and_a_restart(tmp_path):
+    first = queue(tmp_path, "--quiet")
+    deadline = time.monotonic() + 300
+    while not checkpoint_steps(tmp_path) and time.monotonic() < deadline:   # training under way in a worker
+        time.sleep(0.2)
+    assert checkpoint_steps(tmp_path), "no worker wrote a checkpoint"
+    os.killpg(first.pid, signal.SIGKILL)                                # the queue and its workers, at once
+    first.wait()
+    landed_before = set(finished(tmp_path))
+    planned = profiles.chapter_runs(CHAPTER, "smoke")
+    assert len(landed_before) < len(planned)
+
+    second = queue(tmp_path)
+    out, _ = second.communicate(timeout=600)
+    assert second.returncode == 0, out
+    assert f"{len(planned) - len(landed_before)} runs to train over 2 workers" in out
+    landed = finished(tmp_path) or {r["plan_hash"]: r for r in json.loads(
+        (tmp_path / "results" / "smoke" / CHAPTER / "metrics.json").read_text())["runs"]}
+    assert len(landed) == len(planned) and set(landed_before) <= set(landed)
+    folder = tmp_path / "results" / "smoke" / CHAPTER
+    assert (folder / "executed.ipynb").is_file() and (folder / "gated_pixelcnn-given-y.safetensors").is_file()
+    assert all(r["train_steps"] == profiles.get(CHAPTER, "smoke").steps for r in landed.values())
+
+
+def test_the_list_prints_one_worker_command_per_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(book, "RESULTS", tmp_path / "results")
+    lines = run_queue.listing([CHAPTER], "smoke", threads=1)
+    assert len(lines) == len(profiles.chapter_runs(CHAPTER, "smoke"))
+    assert all(line.startswith(f"python -m pixelbook run {CHAPTER} --profile smoke --only ") and
+               line.endswith("--threads 1") for line in lines)
+    assert sorted(int(line.split("--only ")[1].split()[0]) for line in lines) == [0, 1]
