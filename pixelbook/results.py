@@ -17,13 +17,19 @@ from .files import REPO, device_name, write_atomic  # noqa: F401  (device_name: 
 @dataclass(frozen=True)
 class Column:
     header: str
-    cell: Callable[[dict], str]                 # the Markdown and LaTeX text of a row's cell
+    cell: Callable[[dict], str]                 # the Markdown (and, escaped, LaTeX) text of a row's cell
     csv: str | None = None                      # the CSV header (default: ``header``)
     raw: Callable[[dict], object] | None = None  # the CSV value (default: ``cell``)
+    tex: Callable[[dict], str] | None = None    # the LaTeX cell, already LaTeX (default: ``cell``, escaped)
+    tex_header: str | None = None
+    align: str = "l"                            # LaTeX column alignment
+    forms: tuple = ("md", "csv", "tex")         # the outputs that have this column
 
 
 def render(rows, columns, form="md") -> str:
-    """One table of ``rows`` in ``form``: "md" (pipes), "csv", or "tex" (booktabs)."""
+    """One table of ``rows`` in ``form``: "md" (pipes), "csv", or "tex" (booktabs). Every table
+    of the book (bpd, leaderboard, claims) is rows and :class:`Column` specs given to this."""
+    columns = [c for c in columns if form in c.forms]
     if form == "csv":
         import csv
         import io
@@ -33,12 +39,12 @@ def render(rows, columns, form="md") -> str:
         writer.writerows([[(c.raw or c.cell)(r) for c in columns] for r in rows])
         return buffer.getvalue()
     if form == "tex":
-        lines = [r"\begin{tabular}{" + "l" * len(columns) + "}", r"\toprule",
-                 " & ".join(latex_escape(c.header) for c in columns) + r" \\", r"\midrule"]
-        lines += [" & ".join(latex_escape(c.cell(r)) for c in columns) + r" \\" for r in rows]
+        lines = [r"\begin{tabular}{" + "".join(c.align for c in columns) + "}", r"\toprule",
+                 " & ".join(latex_escape(c.tex_header or c.header) for c in columns) + r" \\", r"\midrule"]
+        lines += [" & ".join(c.tex(r) if c.tex else latex_escape(c.cell(r)) for c in columns) + r" \\" for r in rows]
         return "\n".join(lines + [r"\bottomrule", r"\end{tabular}"]) + "\n"
     lines = ["| " + " | ".join(c.header for c in columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(str(c.cell(r)).replace("|", "\\|") for c in columns) + " |" for r in rows]
+    lines += ["| " + " | ".join(str(c.cell(r)) for c in columns) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -53,9 +59,6 @@ def write_table(stem: Path, rows, columns, heading=""):
 
 # The book's order: the cpu table first (the committed CPU numbers), smoke last (CI's toy runs).
 PROFILE_ORDER = ("cpu", "gpu", "paper", "smoke")
-COLUMNS = ["model", "dataset", "test bpd", "test images", "train images", "parameters", "wall-clock", "device",
-           "commit", "paper (its own dataset)"]
-
 
 def complete(run) -> bool:
     """A run that trained all its planned steps. A partial run (one that stopped at a device run's
@@ -154,8 +157,8 @@ def format_bpd(row) -> str:
 
 
 def format_model(row) -> str:
-    if row.get("chapter") == "leaderboard":                            # one family, several seeds
-        return f"{row['model']} (leaderboard, seed {row.get('seed', 0)})"
+    if row.get("chapter") == "leaderboard":                            # one family, several seeds and budgets
+        return f"{row['model']} (leaderboard, {row['label'] + ', ' if row.get('label') else ''}seed {row.get('seed', 0)})"
     return row["model"] + (f" ({row['label']})" if row.get("label") else "")
 
 
@@ -192,32 +195,66 @@ def compact_device(device) -> str:
     return str(device or "?")
 
 
-def table_cells(row) -> list[str]:
-    wall, params = row.get("wallclock_s"), row.get("params")
-    return [format_model(row), row["dataset"], format_bpd(row), test_images(row), f"{row.get('train_images', 0):,}",
-            f"{params:,}" if params is not None else "—", f"{wall / 60:.1f} min" if wall is not None else "—",
-            compact_device(row.get("device")), str(row.get("commit", "?"))[:7], format_paper(row)]
-
-
 def in_palette_space(row) -> bool:
     """An ImageGPT palette run: its bits are of the palette image, not the pixels, so the tables
     keep them out of the bpd column."""
     return row.get("bound") == "palette"
 
 
+def cited_paper(row) -> str:
+    paper = row.get("paper")
+    return (f"{paper['value']:.2f} ({latex_escape(paper['dataset'])}) \\cite{{{paper['cite']}}}" if paper else "--")
+
+
+def paper_field(key):
+    return lambda r: (r.get("paper") or {}).get(key, "")
+
+
+def wall_clock(row) -> str:
+    return f"{row['wallclock_s'] / 60:.1f} min" if row.get("wallclock_s") is not None else "—"
+
+
+def bpd_value(row) -> str:
+    return "" if in_palette_space(row) else f"{row['test_bpd']:.5f}"
+
+
+ONLY_CSV = ("csv",)
+BPD_COLUMNS = [
+    Column("model", format_model, raw=lambda r: r["model"]),
+    Column("variant", lambda r: r.get("label") or "", forms=ONLY_CSV),
+    Column("conditional", lambda r: bool(r.get("conditional")), forms=ONLY_CSV),
+    Column("dataset", lambda r: r["dataset"]),
+    Column("profile", lambda r: r["profile"], forms=ONLY_CSV),
+    Column("test bpd", format_bpd, csv="test_bpd", raw=bpd_value, align="r"),
+    Column("bound", lambda r: r.get("bound", "exact"), forms=ONLY_CSV),
+    Column("eval_images", lambda r: r.get("eval_images", ""), forms=ONLY_CSV),
+    Column("test images", test_images, csv="test_images", align="r"),
+    Column("train images", lambda r: f"{r.get('train_images', 0):,}", csv="train_images",
+           raw=lambda r: r.get("train_images", ""), align="r"),
+    Column("parameters", lambda r: f"{r['params']:,}" if r.get("params") is not None else "—", csv="params",
+           raw=lambda r: r.get("params", ""), align="r"),
+    Column("wall-clock", wall_clock, csv="wallclock_s", raw=lambda r: r.get("wallclock_s", ""), align="r"),
+    Column("device", lambda r: compact_device(r.get("device")), raw=lambda r: r.get("device", "")),
+    Column("commit", lambda r: str(r.get("commit", "?"))[:7], raw=lambda r: r.get("commit", "")),
+    Column("paper (its own dataset)", format_paper, tex=cited_paper, tex_header="paper", forms=("md", "tex")),
+    Column("paper_bpd", paper_field("value"), forms=ONLY_CSV),
+    Column("paper_dataset", paper_field("dataset"), forms=ONLY_CSV),
+    Column("paper_cite", paper_field("cite"), forms=ONLY_CSV),
+    Column("palette_bits_per_subpixel", lambda r: f"{r['test_bpd']:.5f}" if in_palette_space(r) else "",
+           forms=ONLY_CSV),
+]
+# The palette runs' own table: their bits are not a bpd, and the paper column does not apply
+PALETTE_COLUMNS = [Column("palette-space bits per sub-pixel (not a bpd)", format_bpd) if c.header == "test bpd" else c
+                   for c in BPD_COLUMNS if "md" in c.forms and not c.header.startswith("paper")]
+
+
 def markdown_table(rows) -> str:
     """One table (one profile's rows, or one chapter's), sorted by dataset and bits/dim; palette
     runs in a table of their own under it."""
     rows = sorted(rows, key=table_order)
-    pixels = [r for r in rows if not in_palette_space(r)]
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(table_cells(r)) + " |" for r in pixels]
+    text = render([r for r in rows if not in_palette_space(r)], BPD_COLUMNS)
     palette = [r for r in rows if in_palette_space(r)]
-    if palette:
-        head = ["model", "dataset", "palette-space bits per sub-pixel (not a bpd)", *COLUMNS[3:9]]
-        lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        lines += ["| " + " | ".join(table_cells(r)[:9]) + " |" for r in palette]
-    return "\n".join(lines) + "\n"
+    return text + ("\n" + render(palette, PALETTE_COLUMNS) if palette else "")
 
 
 PROFILE_NOTES = {
@@ -240,23 +277,7 @@ def markdown_tables(rows) -> str:
 
 
 def csv_table(rows) -> str:
-    import csv
-    import io
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["model", "variant", "conditional", "dataset", "profile", "test_bpd", "bound", "eval_images",
-                     "test_images", "train_images", "params", "wallclock_s", "device", "commit", "paper_bpd",
-                     "paper_dataset", "paper_cite", "palette_bits_per_subpixel"])
-    for r in sorted(rows, key=table_order):
-        paper = r.get("paper") or {}
-        value = f"{r['test_bpd']:.5f}"
-        bpd, palette = ("", value) if in_palette_space(r) else (value, "")
-        writer.writerow([r["model"], r.get("label") or "", bool(r.get("conditional")), r["dataset"], r["profile"],
-                         bpd, r.get("bound", "exact"), r.get("eval_images", ""), test_images(r),
-                         r.get("train_images", ""), r.get("params", ""), r.get("wallclock_s", ""),
-                         r.get("device", ""), r.get("commit", ""), paper.get("value", ""), paper.get("dataset", ""),
-                         paper.get("cite", ""), palette])
-    return buffer.getvalue()
+    return render(sorted(rows, key=table_order), BPD_COLUMNS, "csv")
 
 
 def latex_escape(text) -> str:
@@ -267,24 +288,10 @@ def latex_escape(text) -> str:
 
 
 def latex_table(rows) -> str:
-    """One booktabs tabular per profile (\\usepackage{booktabs}); the paper column cites references.bib."""
-    head = ["model", "dataset", "test bpd", "test images", "train images", "parameters", "wall-clock", "device",
-            "commit", "paper"]
-    out = []
-    for profile, found in by_profile(rows).items():
-        lines = [f"% {profile} profile", r"\begin{tabular}{llrrrrrlll}", r"\toprule", " & ".join(head) + r" \\",
-                 r"\midrule"]
-        for r in found:
-            if in_palette_space(r):                                   # not a bpd; see bpd.md
-                continue
-            cells = table_cells(r)
-            paper = r.get("paper")
-            cited = (f"{paper['value']:.2f} ({latex_escape(paper['dataset'])}) \\cite{{{paper['cite']}}}"
-                     if paper else "--")
-            lines.append(" & ".join(latex_escape(c) for c in cells[:9]) + f" & {cited}" + r" \\")
-        lines += [r"\bottomrule", r"\end{tabular}", ""]
-        out.append("\n".join(lines))
-    return "\n".join(out)
+    """One booktabs tabular per profile (\\usepackage{booktabs}); the paper column cites references.bib.
+    Palette runs are left out: they are not a bpd (see bpd.md)."""
+    return "\n".join(f"% {profile} profile\n" + render([r for r in found if not in_palette_space(r)], BPD_COLUMNS, "tex")
+                     for profile, found in by_profile(rows).items())
 
 
 def write_tables(results_dir=None) -> list[dict]:
@@ -352,43 +359,35 @@ def leaderboard(runs) -> list[dict]:
     return rows
 
 
-LEADERBOARD_COLUMNS = ["rank", "model", "parameters", "test bpd per seed", "mean", "spread (max - min)",
-                       "separated from the next", "test images", "train images", "images/s", "CPU-min (all seeds)"]
+def seeds_cell(row) -> str:
+    return ", ".join(f"{v:.3f} (seed {s})" for s, v in sorted(row["seeds"].items()))
 
 
-def leaderboard_cells(row) -> list[str]:
-    seeds = ", ".join(f"{v:.3f} (seed {s})" for s, v in sorted(row["seeds"].items()))
-    apart = {True: "yes", False: "no"}.get(row.get("separated_from_next"), "—")
-    return [row["rank"], row["model"], f"{row['params']:,}", seeds, f"{row['mean']:.3f}", f"{row['spread']:.3f}", apart,
-            row["test_images"], f"{row['train_images']:,}", f"{row['images_per_s']:.0f}", f"{row['cpu_s'] / 60:.1f}"]
+LEADERBOARD_COLUMNS = [
+    Column("budget", lambda r: r.get("label") or "", forms=ONLY_CSV),
+    Column("rank", lambda r: r["rank"]), Column("model", lambda r: r["model"]),
+    Column("dataset", lambda r: r["dataset"], forms=ONLY_CSV),
+    Column("parameters", lambda r: f"{r['params']:,}", csv="params", raw=lambda r: r["params"], align="r"),
+    Column("seeds", lambda r: " ".join(map(str, sorted(r["seeds"]))), forms=ONLY_CSV),
+    Column("test bpd per seed", seeds_cell, csv="test_bpd_per_seed",
+           raw=lambda r: " ".join(f"{v:.5f}" for _, v in sorted(r["seeds"].items()))),
+    Column("mean", lambda r: f"{r['mean']:.3f}", csv="mean_bpd", raw=lambda r: f"{r['mean']:.5f}", align="r"),
+    Column("spread (max - min)", lambda r: f"{r['spread']:.3f}", csv="spread_bpd", raw=lambda r: f"{r['spread']:.5f}",
+           align="r"),
+    Column("separated from the next", lambda r: {True: "yes", False: "no"}.get(r.get("separated_from_next"), "—"),
+           csv="separated_from_next", raw=lambda r: r.get("separated_from_next", "")),
+    Column("test images", lambda r: r["test_images"], csv="eval_images", raw=lambda r: r["eval_images"]),
+    Column("train images", lambda r: f"{r['train_images']:,}", csv="train_images", raw=lambda r: r["train_images"],
+           align="r"),
+    Column("images/s", lambda r: f"{r['images_per_s']:.0f}", csv="images_per_s", raw=lambda r: f"{r['images_per_s']:.1f}",
+           align="r"),
+    Column("CPU-min (all seeds)", lambda r: f"{r['cpu_s'] / 60:.1f}", csv="cpu_seconds", raw=lambda r: f"{r['cpu_s']:.0f}",
+           align="r"),
+]
 
 
 def leaderboard_markdown(rows) -> str:
-    lines = ["| " + " | ".join(LEADERBOARD_COLUMNS) + " |", "|" + "---|" * len(LEADERBOARD_COLUMNS)]
-    lines += ["| " + " | ".join(leaderboard_cells(r)) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
-def leaderboard_csv(rows) -> str:
-    import csv
-    import io
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["budget", "rank", "model", "dataset", "params", "seeds", "test_bpd_per_seed", "mean_bpd", "spread_bpd",
-                     "separated_from_next", "eval_images", "train_images", "images_per_s", "cpu_seconds"])
-    for r in rows:
-        writer.writerow([r.get("label") or "", r["rank"], r["model"], r["dataset"], r["params"],
-                         " ".join(map(str, sorted(r["seeds"]))),
-                         " ".join(f"{v:.5f}" for _, v in sorted(r["seeds"].items())), f"{r['mean']:.5f}",
-                         f"{r['spread']:.5f}", r.get("separated_from_next", ""), r["eval_images"], r["train_images"],
-                         f"{r['images_per_s']:.1f}", f"{r['cpu_s']:.0f}"])
-    return buffer.getvalue()
-
-
-def leaderboard_latex(rows) -> str:
-    lines = [r"\begin{tabular}{llrlrrllrrr}", r"\toprule", " & ".join(LEADERBOARD_COLUMNS) + r" \\", r"\midrule"]
-    lines += [" & ".join(latex_escape(c) for c in leaderboard_cells(r)) + r" \\" for r in rows]
-    return "\n".join(lines + [r"\bottomrule", r"\end{tabular}"]) + "\n"
+    return render(rows, LEADERBOARD_COLUMNS)
 
 
 def budgets(runs) -> dict:
@@ -421,7 +420,8 @@ def write_leaderboard(results_dir=None) -> list[str]:
             text += f"\n## {rows[0]['train_images']:,} training images per run\n\n" + leaderboard_markdown(rows)
         write_atomic(tables / f"leaderboard-{profile}.md", text)
         rows = [r for found in boards.values() for r in found]
-        write_atomic(tables / f"leaderboard-{profile}.csv", leaderboard_csv(rows))
-        write_atomic(tables / f"leaderboard-{profile}.tex", "\n".join(leaderboard_latex(found) for found in boards.values()))
+        write_atomic(tables / f"leaderboard-{profile}.csv", render(rows, LEADERBOARD_COLUMNS, "csv"))
+        write_atomic(tables / f"leaderboard-{profile}.tex",
+                     "\n".join(render(found, LEADERBOARD_COLUMNS, "tex") for found in boards.values()))
         written.append(profile)
     return written
