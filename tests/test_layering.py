@@ -1,14 +1,30 @@
-"""The package's layers import downwards only (README.md, "The library in six lines"): the
-ground floor (errors, progress, files) and the models, data and training code never import the
-reporting layer or the book, and no two modules import each other in a loop, lazily or not."""
+"""The package's floors, written once: every module of ``pixelbook/`` has one, and imports point to
+lower floors only, lazily or not (so there is no import circle). README.md's layout lists the
+same floors; a test checks it against this table."""
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "pixelbook"
-LOWER = {"errors", "progress", "files", "data", "layers", "likelihoods", "sampling", "models", "checkpoint",
-         "distributed", "train"}
-UPPER = {"results", "book", "bench", "cli", "runs", "plots"}
+README = PACKAGE.parent / "README.md"
+
+# Floor 0 is the ground. A module may import modules of lower floors only.
+FLOORS = {
+    0: ("errors", "progress", "papers"),                  # one-line errors, progress bars, the papers' numbers
+    1: ("files", "layers", "likelihoods", "distributed"),  # atomic I/O and provenance; layer and likelihood vocabulary
+    2: ("data", "sampling"),                              # datasets; the sampler protocol
+    3: ("models", "analysis", "plots"),                   # the families; receptive fields; every figure
+    4: ("checkpoint", "results"),                         # safetensors weights; tables and the one renderer
+    5: ("train", "claims"),                               # the training loop; the claims ledger
+    6: ("profiles",),                                     # every chapter's budgets, as data
+    7: ("runs", "bench"),                                 # a run's plan, training and record; benchmarks
+    8: ("book",),                                         # chapters, papermill, staging
+    9: ("device", "run_queue"),                           # the prepared GPU run; the run queue
+    10: ("cli",),                                         # the command line
+}
+ENTRY = {"__init__", "__main__"}                          # the package itself: it may import any floor
+FLOOR = {module: floor for floor, modules in FLOORS.items() for module in modules}
 
 
 def module_of(path: Path) -> str:
@@ -39,10 +55,25 @@ def imports() -> dict:
     return graph
 
 
-def test_lower_layers_never_import_reporting_or_the_book():
-    graph = imports()
-    for module in LOWER:
-        assert not graph.get(module, set()) & UPPER, f"{module} imports {graph[module] & UPPER}"
+def test_every_module_has_a_floor():
+    found = {module_of(p) for p in PACKAGE.rglob("*.py")} - ENTRY
+    assert not found - set(FLOOR), f"modules with no floor in tests/test_layering.py FLOORS: {sorted(found - set(FLOOR))}"
+    assert not set(FLOOR) - found, f"FLOORS names modules that do not exist: {sorted(set(FLOOR) - found)}"
+
+
+def test_imports_point_to_lower_floors_only():
+    for module, imported in imports().items():
+        if module in ENTRY:
+            continue
+        upward = sorted(m for m in imported if m not in ENTRY and FLOOR[m] >= FLOOR[module])
+        assert not upward, f"{module} (floor {FLOOR[module]}) imports {upward} (floors {[FLOOR[m] for m in upward]})"
+
+
+def test_the_readme_lists_the_same_floors():
+    """README.md's layout names each floor's modules, ground floor first, in one line per floor."""
+    text = README.read_text()
+    listed = re.findall(r"^  - floor (\d+): (.+)$", text, flags=re.M)
+    assert [(int(n), tuple(re.findall(r"`(\w+)`", names))) for n, names in listed] == sorted(FLOORS.items())
 
 
 def test_no_import_circles():
