@@ -84,11 +84,20 @@ class MaskedConv2d(nn.Conv2d):
 
 
 class OutputHead(nn.Sequential):
-    """ReLU, 1x1 mask B, ReLU, 1x1 mask B: features -> distribution parameters, per colour group."""
+    """ReLU, 1x1 mask B, ReLU, 1x1 mask B: features -> distribution parameters, per colour group.
+    The two convolutions are ``first`` and ``second`` (what a cached sampler freezes)."""
 
     def __init__(self, in_channels, hidden, out_channels, groups=1):
         super().__init__(nn.ReLU(), MaskedConv2d(in_channels, hidden, 1, "B", groups),
                          nn.ReLU(), MaskedConv2d(hidden, out_channels, 1, "B", groups))
+
+    @property
+    def first(self) -> "MaskedConv2d":
+        return self[1]
+
+    @property
+    def second(self) -> "MaskedConv2d":
+        return self[3]
 
     def forward(self, h):
         return in_float32(super().forward, h)                          # float32 under autocast

@@ -191,12 +191,12 @@ def fast_cache_figure(model, row, col):
     x = torch.zeros(1, C, H, W, dtype=torch.long)
     model.eval()
     sampler = model.sampler(x)
-    for cache in sampler.signed:
-        cache[:, :, 1:, 1:-1] = float("nan")
+    sampler.mark_unwritten()
     for i in range(row + 1):
         for j in range(W if i < row else col + 1):
             sampler.step(x, i, j, None)
-    streams = {name: [(n, step) for n, step in enumerate(sampler.steps) if step.stream == name] for name in ("u", "ul")}
+    layers = sampler.written()
+    streams = {name: [(step, held) for step, held in layers if step.stream == name] for name in ("u", "ul")}
     columns = max(len(steps) for steps in streams.values())
     fig, axes = plt.subplots(2, columns, figsize=(1.25 * columns, 3.2), squeeze=False)
     for r, (name, steps) in enumerate(streams.items()):
@@ -206,8 +206,7 @@ def fast_cache_figure(model, row, col):
             if k >= len(steps):
                 ax.axis("off")
                 continue
-            n, step = steps[k]
-            held = ~sampler.signed[n][0, 0, 1:, 1:-1].isnan()
+            step, held = steps[k]
             ax.imshow(held.float(), cmap="Greys", vmin=0, vmax=1.6, extent=(0, W, H, 0), interpolation="nearest")
             scale = 2 ** step.level
             ax.add_patch(plt.Rectangle((col // scale * scale, row // scale * scale), scale, scale, fill=False,

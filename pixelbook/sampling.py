@@ -170,6 +170,17 @@ class Frozen:
         return (out if self.bias is None else out + self.bias).transpose(1, 2)
 
 
+class FrozenHead:
+    """An output head (ReLU, 1x1, ReLU, 1x1: ``layers.OutputHead``) frozen for one sampling run,
+    applied to one position's features [B, in] -> [B, parameters]."""
+
+    def __init__(self, head):
+        self.first, self.second = Frozen.of(head.first), Frozen.of(head.second)
+
+    def __call__(self, h):
+        return self.second.vector(torch.relu(self.first.vector(torch.relu(h))))
+
+
 def cache_map(batch, channels, rows, cols, like):
     """A zero map [B, channels, rows, cols] in channels-last memory, for :class:`Frozen` windows."""
     return torch.zeros(batch, rows, cols, channels, dtype=like.dtype, device=like.device).permute(0, 3, 1, 2)

@@ -136,6 +136,18 @@ class FastSampler(Sampler):
                 self.run_pixel(n, step, i // every, j // every)
         return F.linear(self.elu[len(self.steps) - 1][:, :, i + 1, j + 1], self.output, self.output_bias)
 
+    def mark_unwritten(self):
+        """Set every layer's cache cells to NaN (not their zero padding): a step that then reads a
+        cell before its layer wrote it gives NaN parameters (the contract test), and
+        :meth:`written` shows which cells a run has filled (the fast-sampling figure)."""
+        for cache in self.signed:
+            cache[:, :, 1:, 1:-1] = float("nan")
+
+    def written(self) -> list:
+        """[(step of ``PixelCNNpp.unet()``, bool [H', W'] of the cells written so far, image 0)],
+        one per layer, after :meth:`mark_unwritten`."""
+        return [(step, ~cache[0, 0, 1:, 1:-1].isnan()) for step, cache in zip(self.steps, self.signed)]
+
     def write(self, n, r, c, value):
         """Store a signed output [B, 2F] at (r, c), or [B, 2F, w] along row r from column c."""
         target = (slice(None), slice(None), r + 1, c + 1 if value.dim() == 2 else slice(c + 1, c + 1 + value.shape[2]))

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from ..layers import MaskedConv2d, OutputHead, channel_groups, grow
 from ..likelihoods import Categorical
-from ..sampling import Frozen, Sampler, cache_map
+from ..sampling import Frozen, FrozenHead, Sampler, cache_map
 from . import register
 from .base import AutoregressiveModel, sub_pixel_context
 
@@ -103,7 +103,7 @@ class CachedSampler(Sampler):
         self.v_maps = [cache_map(B, w, H + pad, W + 2 * pad, like) for w in widths]   # each layer's vertical input
         self.h_maps = [cache_map(B, w, H, W + pad, like) for w in widths]             # and horizontal input
         self.from_vertical = [None] * len(self.layers)                 # this row's vertical -> horizontal term
-        self.head = (Frozen.of(model.output[1]), Frozen.of(model.output[3]))
+        self.head = FrozenHead(model.output)
         self.row = None
 
     def step(self, x, i, j, c):
@@ -120,8 +120,7 @@ class CachedSampler(Sampler):
             h = h_out if layer.first else h_map[:, :, i, j + self.pad] + h_out
             if k + 1 < len(self.layers):
                 self.h_maps[k + 1][:, :, i, j + self.pad] = h
-        first, second = self.head
-        return second.vector(F.relu(first.vector(F.relu(h))))
+        return self.head(h)
 
     def start_row(self, i):
         """Row i of every layer's vertical stack, and its term in the horizontal stack."""

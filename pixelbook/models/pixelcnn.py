@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from ..layers import MaskedConv2d, OutputHead, dilate
 from ..likelihoods import Categorical
-from ..sampling import Frozen, Sampler, cache_map
+from ..sampling import Frozen, FrozenHead, Sampler, cache_map
 from . import register
 from .base import AutoregressiveModel, spatial_context
 
@@ -29,11 +29,25 @@ class ResidualBlock(nn.Module):
 
     def __init__(self, hidden, groups):
         super().__init__()
-        self.body = nn.Sequential(
+        self.body = nn.Sequential(                                     # the names below: reduce, conv3x3, expand
             nn.ReLU(), MaskedConv2d(2 * hidden, hidden, 1, "B", groups),
             nn.ReLU(), MaskedConv2d(hidden, hidden, 3, "B", groups),
             nn.ReLU(), MaskedConv2d(hidden, 2 * hidden, 1, "B", groups),
         )
+
+    # The block's three convolutions by name (the cached sampler freezes them); ``body`` keeps
+    # its positions so that committed weights load unchanged.
+    @property
+    def reduce(self) -> MaskedConv2d:
+        return self.body[1]
+
+    @property
+    def conv3x3(self) -> MaskedConv2d:
+        return self.body[3]
+
+    @property
+    def expand(self) -> MaskedConv2d:
+        return self.body[5]
 
     def forward(self, h):
         return h + self.body(h)
@@ -52,10 +66,10 @@ class CachedSampler(Sampler):
         self.pad = kh // 2
         self.image = cache_map(B, C, H + self.pad, W + 2 * self.pad, like)   # the unit image, padded
         self.input = Frozen.of(model.input_conv, rows=kh // 2 + 1)
-        self.blocks = [(Frozen.of(block.body[1]), Frozen.of(block.body[3], rows=2), Frozen.of(block.body[5]))
+        self.blocks = [(Frozen.of(block.reduce), Frozen.of(block.conv3x3, rows=2), Frozen.of(block.expand))
                        for block in model.blocks]
-        self.maps = [cache_map(B, block.body[3].in_channels, H + 1, W + 2, like) for block in model.blocks]
-        self.head = (Frozen.of(model.output[1]), Frozen.of(model.output[3]))
+        self.maps = [cache_map(B, block.conv3x3.in_channels, H + 1, W + 2, like) for block in model.blocks]
+        self.head = FrozenHead(model.output)
 
     def step(self, x, i, j, c):
         if before := self.settled(i, j):
@@ -65,8 +79,7 @@ class CachedSampler(Sampler):
         for (reduce, conv3x3, expand), map_ in zip(self.blocks, self.maps):
             map_[:, :, i + 1, j + 1] = F.relu(reduce.vector(F.relu(h)))
             h = h + expand.vector(F.relu(conv3x3.at(map_, i, j)))
-        first, second = self.head
-        return second.vector(F.relu(first.vector(F.relu(h))))        # [B, C*levels]
+        return self.head(h)                                            # [B, C*levels]
 
     def put(self, x, i, j):
         self.image[:, :, i + self.pad, j + self.pad] = self.model.unit_input(x[:, :, i, j])
