@@ -164,60 +164,11 @@ def quiet_stderr():
         os.close(devnull)
 
 
-def measured(rows) -> list:
-    """The rows a figure draws: not those skipped at a deadline."""
-    return [r for r in rows if not r.get("skipped")]
-
-
 def report(row, name, progress):
     if progress:
         naive = "naive ~" if row.get("naive_estimated") else "naive  "
         print(f"{name:30s} batch {row['batch']:3d}: {naive}{row['naive_s']:8.2f} s, cached {row['cached_s']:6.2f} s, "
               f"{row['speedup']:6.1f}x, identical: {row['identical']}", flush=True)
-
-
-def speedup_figure(rows, device_name, size=None):
-    """Naive time over cached time per model and batch, at one image size (default: the middle one)."""
-    rows = measured(rows)
-    sizes = sorted({r.get("size", r["image_shape"][-1]) for r in rows})
-    size = size or sizes[len(sizes) // 2]
-    rows = [r for r in rows if r.get("size", r["image_shape"][-1]) == size]
-    fig, ax = plots.plt.subplots(figsize=(7, 3.2))
-    labels = list(dict.fromkeys(r.get("model", r["family"]) for r in rows))
-    batches = sorted({r["batch"] for r in rows})
-    width = 0.8 / len(batches)
-    for k, batch in enumerate(batches):
-        values = [next(r["speedup"] for r in rows if r.get("model", r["family"]) == m and r["batch"] == batch)
-                  for m in labels]
-        ax.bar([i + k * width for i in range(len(labels))], values, width, label=f"batch {batch}")
-    ax.set_xticks([i + width * (len(batches) - 1) / 2 for i in range(len(labels))], labels, fontsize=8)
-    ax.set_yscale("log")
-    ax.set_ylabel("naive time / cached time")
-    ax.set_title(f"cached sampling speed-up, {size}x{size}, {device_name}", fontsize=9)
-    ax.legend(fontsize=8)
-    return fig
-
-
-def per_pixel_figure(rows, device_name):
-    """Milliseconds per pixel against image size: cached (solid) and naive (dashed), per batch."""
-    rows = measured(rows)
-    batches = sorted({r["batch"] for r in rows})
-    labels = list(dict.fromkeys(r["model"] for r in rows))
-    fig, axes = plots.plt.subplots(1, len(batches), figsize=(3.2 * len(batches), 3.2), sharey=True, squeeze=False)
-    for ax, batch in zip(axes[0], batches):
-        for k, label in enumerate(labels):
-            mine = sorted((r for r in rows if r["model"] == label and r["batch"] == batch), key=lambda r: r["size"])
-            sizes = [r["size"] for r in mine]
-            ax.plot(sizes, [r["cached_ms_per_pixel"] for r in mine], "o-", color=f"C{k}", label=f"{label}")
-            ax.plot(sizes, [r["naive_ms_per_pixel"] for r in mine], "o--", color=f"C{k}", alpha=0.5)
-        ax.set_yscale("log")
-        ax.set_xticks(sorted({r["size"] for r in rows}))
-        ax.set_xlabel("image height = width")
-        ax.set_title(f"batch {batch}", fontsize=9)
-    axes[0][0].set_ylabel("ms per pixel (solid cached, dashed naive)")
-    axes[0][0].legend(fontsize=7)
-    fig.suptitle(f"sampling cost per pixel against image size, {device_name}", fontsize=9)
-    return fig
 
 
 def pyramid(batches=(1, 16), size=32, profile="cpu", device=None, progress=True):
@@ -257,40 +208,6 @@ def igpt(batches=(1, 8), image_shape=(1, 28, 28), profile="cpu", device=None, pr
     return rows
 
 
-def igpt_figure(rows, device_name):
-    rows = measured(rows)
-    fig, ax = plots.plt.subplots(figsize=(5, 3.2))
-    labels = [f"batch {r['batch']}" for r in rows]
-    x = range(len(rows))
-    ax.bar([i - 0.2 for i in x], [r["naive_s"] for r in rows], 0.4, label="full recompute")
-    ax.bar([i + 0.2 for i in x], [r["cached_s"] for r in rows], 0.4, label="KV cache")
-    for i, r in zip(x, rows):
-        ax.annotate(f"{r['speedup']:.0f}x", (i, max(r["naive_s"], r["cached_s"])), ha="center", va="bottom", fontsize=8)
-    ax.set_xticks(list(x), labels)
-    ax.set_yscale("log")
-    ax.set_ylabel(f"seconds for {rows[0]['tokens']} tokens")
-    ax.set_title(f"ImageGPT sampling, {device_name}", fontsize=9)
-    ax.legend(fontsize=8)
-    return fig
-
-
-def pyramid_figure(rows, device_name):
-    fig, ax = plots.plt.subplots(figsize=(6, 3.2))
-    batches = sorted({r["batch"] for r in rows})
-    bars = [(r["model"], path) for r in rows if r["batch"] == batches[0] for path in ("naive", "cached")]
-    width = 0.8 / len(bars)
-    for k, (name, path) in enumerate(bars):
-        values = [next(r[f"{path}_s_per_pixel"] for r in rows if r["model"] == name and r["batch"] == b)
-                  for b in batches]
-        ax.bar([i + k * width for i in range(len(batches))], values, width, label=f"{name}, {path}")
-    ax.set_xticks([i + width * (len(bars) - 1) / 2 for i in range(len(batches))], [f"batch {b}" for b in batches])
-    ax.set_yscale("log")
-    ax.set_ylabel("seconds per generated pixel")
-    ax.set_title(f"Pyramid PixelCNN vs PixelCNN++ sampling, {device_name}", fontsize=9)
-    ax.legend(fontsize=7)
-    return fig
-
-
 def write_bench(what, rows, figures, device=None, out=None, extra=None, stamp=None, name=None):
     """results/bench/<what>.json (``<what>_gpu`` on a GPU) and its plots, all naming the device.
     ``figures`` is one figure function, or {file suffix: function}; ``extra`` adds keys.
@@ -307,11 +224,8 @@ def write_bench(what, rows, figures, device=None, out=None, extra=None, stamp=No
     return out / f"{name}.json"
 
 
-SAMPLING_FIGURES = {"": speedup_figure, "_per_pixel": per_pixel_figure}
-
-
 def write_sampling(rows, device=None, out=None, profiles=None):
-    return write_bench("sampling", rows, SAMPLING_FIGURES, device, out,
+    return write_bench("sampling", rows, plots.SAMPLING_FIGURES, device, out,
                        extra=None if profiles is None else {"profiles": profiles})
 
 
@@ -367,24 +281,6 @@ def training(families=TRAIN_FAMILIES, batch=32, image_shape=(1, 28, 28), steps=5
             if row["family"] == name and "images_per_s" in row and base is not None:
                 row["speedup"] = round(row["images_per_s"] / base["images_per_s"], 2)
     return rows
-
-
-def training_figure(rows, device_name):
-    rows = [r for r in measured(rows) if "speedup" in r]
-    fig, ax = plots.plt.subplots(figsize=(7, 3.2))
-    families = list(dict.fromkeys(r["family"] for r in rows))
-    variants = list(dict.fromkeys(r["variant"] for r in rows))
-    width = 0.8 / max(1, len(variants))
-    for k, variant in enumerate(variants):
-        values = [next((r["speedup"] for r in rows if r["family"] == f and r["variant"] == variant), float("nan"))
-                  for f in families]
-        ax.bar([i + k * width for i in range(len(families))], values, width, label=variant)
-    ax.axhline(1.0, color="k", linewidth=0.8)
-    ax.set_xticks([i + width * (len(variants) - 1) / 2 for i in range(len(families))], families)
-    ax.set_ylabel("training images/s vs fp32 eager")
-    ax.set_title(f"training throughput, {device_name}", fontsize=9)
-    ax.legend(fontsize=7)
-    return fig
 
 
 # -- where a training step's time goes (``bench train``) ------------------------------------------

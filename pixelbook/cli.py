@@ -177,11 +177,11 @@ def cmd_run(args):
 
 
 def cmd_bench(args):
-    from . import bench, models, profiles
+    from . import bench, models, plots, profiles
     if args.what == "pyramid":
         profiles.check_profile(args.profile)
         rows = bench.pyramid(args.batches or [1, 16], args.size or 32, args.profile, args.device)
-        print(f"wrote {bench.write_bench('pyramid', rows, bench.pyramid_figure, args.device)}")
+        print(f"wrote {bench.write_bench('pyramid', rows, plots.pyramid_figure, args.device)}")
         return
     if args.what == "train":
         print(f"wrote {train_benchmark(args)}")
@@ -190,7 +190,7 @@ def cmd_bench(args):
         profiles.check_profile(args.profile)
         size = args.size or 28
         rows = bench.igpt(args.batches or [1, 8], (1, size, size), args.profile, args.device)
-        print(f"wrote {bench.write_bench('igpt', rows, bench.igpt_figure, args.device)}")
+        print(f"wrote {bench.write_bench('igpt', rows, plots.igpt_figure, args.device)}")
         return
     families = args.families or bench.FAMILIES
     for name in families:

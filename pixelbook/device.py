@@ -405,8 +405,8 @@ def read_finished(out: Path) -> dict:
 
 def write_benches(manifest, benches, results_dir):
     """results/bench/<what>_gpu.json and plots, stamped with the device's provenance."""
-    from . import bench
-    figures = {"train": bench.training_figure, "sampling": bench.SAMPLING_FIGURES, "igpt": bench.igpt_figure}
+    from . import bench, plots
+    figures = {"train": plots.training_figure, "sampling": plots.SAMPLING_FIGURES, "igpt": plots.igpt_figure}
     stamp = {"chapter": "bench", "commit": manifest["commit"], "code": manifest["code"], "dirty": False,
              "created": manifest.get("created"), "device": manifest["device"], "torch": manifest["torch"],
              "dry_run": manifest["dry_run"]}

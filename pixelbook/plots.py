@@ -347,3 +347,109 @@ def training_profile(result, device_name):
     fig.suptitle(f"where training time goes, {device_name}", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+# -- the benchmarks' figures (pixelbook.bench measures, these draw its rows) ---------------------
+
+def measured(rows) -> list:
+    """The rows a figure draws: not those skipped at a deadline."""
+    return [r for r in rows if not r.get("skipped")]
+
+
+def grouped_bars(ax, groups, series, value, log=True, fontsize=8):
+    """One cluster of bars per group, one bar per series in each: ``value(group, series)``
+    (NaN where a pair was not measured), labelled by series."""
+    width = 0.8 / max(1, len(series))
+    for k, name in enumerate(series):
+        ax.bar([i + k * width for i in range(len(groups))], [value(g, name) for g in groups], width, label=str(name))
+    ax.set_xticks([i + width * (len(series) - 1) / 2 for i in range(len(groups))], [str(g) for g in groups],
+                  fontsize=fontsize)
+    if log:
+        ax.set_yscale("log")
+    ax.legend(fontsize=7)
+
+
+def lookup(rows, key, **match):
+    """``key`` of the first row matching every field in ``match``, else NaN."""
+    return next((r[key] for r in rows if all(r.get(k) == v for k, v in match.items())), float("nan"))
+
+
+def speedup_figure(rows, device_name, size=None):
+    """Naive time over cached time per model and batch, at one image size (default: the middle one)."""
+    rows = [{**r, "model": r.get("model", r["family"]), "size": r.get("size", r["image_shape"][-1])}
+            for r in measured(rows)]
+    sizes = sorted({r["size"] for r in rows})
+    size = size or sizes[len(sizes) // 2]
+    rows = [r for r in rows if r["size"] == size]
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    batches = sorted({r["batch"] for r in rows})
+    grouped_bars(ax, list(dict.fromkeys(r["model"] for r in rows)), [f"batch {b}" for b in batches],
+                 lambda model, batch: lookup(rows, "speedup", model=model, batch=int(batch.split()[1])))
+    ax.set_ylabel("naive time / cached time")
+    ax.set_title(f"cached sampling speed-up, {size}x{size}, {device_name}", fontsize=9)
+    return fig
+
+
+def per_pixel_figure(rows, device_name):
+    """Milliseconds per pixel against image size: cached (solid) and naive (dashed), per batch."""
+    rows = measured(rows)
+    batches = sorted({r["batch"] for r in rows})
+    labels = list(dict.fromkeys(r["model"] for r in rows))
+    fig, axes = plt.subplots(1, len(batches), figsize=(3.2 * len(batches), 3.2), sharey=True, squeeze=False)
+    for ax, batch in zip(axes[0], batches):
+        for k, label in enumerate(labels):
+            mine = sorted((r for r in rows if r["model"] == label and r["batch"] == batch), key=lambda r: r["size"])
+            sizes = [r["size"] for r in mine]
+            ax.plot(sizes, [r["cached_ms_per_pixel"] for r in mine], "o-", color=f"C{k}", label=f"{label}")
+            ax.plot(sizes, [r["naive_ms_per_pixel"] for r in mine], "o--", color=f"C{k}", alpha=0.5)
+        ax.set_yscale("log")
+        ax.set_xticks(sorted({r["size"] for r in rows}))
+        ax.set_xlabel("image height = width")
+        ax.set_title(f"batch {batch}", fontsize=9)
+    axes[0][0].set_ylabel("ms per pixel (solid cached, dashed naive)")
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(f"sampling cost per pixel against image size, {device_name}", fontsize=9)
+    return fig
+
+
+def igpt_figure(rows, device_name):
+    """ImageGPT: seconds to sample its tokens by full recomputation and with the KV cache, per batch."""
+    rows = measured(rows)
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    batches = [f"batch {r['batch']}" for r in rows]
+    times = {"full recompute": [r["naive_s"] for r in rows], "KV cache": [r["cached_s"] for r in rows]}
+    grouped_bars(ax, batches, list(times), lambda batch, name: times[name][batches.index(batch)])
+    for i, r in enumerate(rows):
+        ax.annotate(f"{r['speedup']:.0f}x", (i + 0.2, max(r["naive_s"], r["cached_s"])), ha="center", va="bottom",
+                    fontsize=8)
+    ax.set_ylabel(f"seconds for {rows[0]['tokens']} tokens")
+    ax.set_title(f"ImageGPT sampling, {device_name}", fontsize=9)
+    return fig
+
+
+def pyramid_figure(rows, device_name):
+    """Seconds per generated pixel of the Pyramid PixelCNN and PixelCNN++, naive and cached, per batch."""
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    batches = sorted({r["batch"] for r in rows})
+    bars = [f"{r['model']}, {path}" for r in rows if r["batch"] == batches[0] for path in ("naive", "cached")]
+    grouped_bars(ax, [f"batch {b}" for b in batches], bars,
+                 lambda batch, bar: lookup(rows, f"{bar.split(', ')[1]}_s_per_pixel", model=bar.split(", ")[0],
+                                           batch=int(batch.split()[1])))
+    ax.set_ylabel("seconds per generated pixel")
+    ax.set_title(f"Pyramid PixelCNN vs PixelCNN++ sampling, {device_name}", fontsize=9)
+    return fig
+
+
+def training_figure(rows, device_name):
+    """Training images/s of each fast-path variant over fp32 eager, per family (``bench.training``)."""
+    rows = [r for r in measured(rows) if "speedup" in r]
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    grouped_bars(ax, list(dict.fromkeys(r["family"] for r in rows)), list(dict.fromkeys(r["variant"] for r in rows)),
+                 lambda family, variant: lookup(rows, "speedup", family=family, variant=variant), log=False)
+    ax.axhline(1.0, color="k", linewidth=0.8)
+    ax.set_ylabel("training images/s vs fp32 eager")
+    ax.set_title(f"training throughput, {device_name}", fontsize=9)
+    return fig
+
+
+SAMPLING_FIGURES = {"": speedup_figure, "_per_pixel": per_pixel_figure}
