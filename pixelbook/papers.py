@@ -21,6 +21,12 @@ PAPER_RESULTS = {
                          "cite": "kolesnikov2017pixelcnn"},
 }
 
+# The families with no paper number in PAPER_RESULTS, and why (every family has one or the other).
+NO_PAPER_RESULT = {
+    "multiscale_pixelrnn": "the PixelRNN paper's multi-scale numbers were not checked against its text here",
+    "igpt": "ImageGPT reports no CIFAR-10 bits/dim (its numbers are linear-probe accuracies)",
+}
+
 # The auxiliary-variable paper's decompositions, which its chapter sets beside ours. Grayscale:
 # the terms of the CIFAR-10 bound, in bits per sub-pixel of the full image, from the text of
 # section 4.1 (Table 1 gives only the total). Pyramid: the CelebA 128x128 model's Table 2, coarsest
