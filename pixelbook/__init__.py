@@ -13,8 +13,8 @@ from .likelihoods import bits_per_dim
 __all__ = ["data", "layers", "likelihoods", "models", "bits_per_dim", "PixelbookError"]
 __version__ = "0.1.0"
 
-_LAZY = {"analysis", "bench", "book", "checkpoint", "claims", "plots", "profiles", "results", "run_queue", "runs", "sampling", "train",
-         "papers"}
+_LAZY = {"analysis", "bench", "book", "checkpoint", "claims", "gpu_run", "papers", "plots", "profiles", "provenance",
+         "results", "run_queue", "runs", "sampling", "storage", "train"}
 
 
 def __getattr__(name):

@@ -27,7 +27,8 @@ import torch
 from . import data, models, plots
 from .errors import InputError, PixelbookError, known
 from .sampling import autoregressive_sample, without_tf32
-from .files import REPO, provenance, resolve_device, write_json
+from .provenance import provenance, resolve_device
+from .storage import REPO, write_json
 
 FAMILIES = ("pixelcnn", "gated_pixelcnn", "pixelcnn_pp")
 TRAIN_FAMILIES = ("pixelcnn", "gated_pixelcnn", "pixelcnn_pp", "igpt")

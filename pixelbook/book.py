@@ -26,7 +26,8 @@ from pathlib import Path
 from . import plots, profiles, runs
 from .checkpoint import load_model
 from .errors import InputError, PixelbookError, UnknownNameError, known
-from .files import REPO, provenance, waiting_lock, write_atomic, write_json
+from .provenance import provenance
+from .storage import REPO, waiting_lock, write_atomic, write_json
 from .results import complete, left_out_note, markdown_table, table_row
 
 BOOK = REPO / "book"

@@ -16,7 +16,8 @@ from safetensors.torch import save as save_safetensors
 
 from . import models
 from .errors import CheckpointError, PixelbookError
-from .files import git_commit, write_atomic
+from .provenance import git_commit
+from .storage import write_atomic
 
 FORMAT = "pixelbook-weights-1"
 

@@ -22,7 +22,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .files import REPO
+from .storage import REPO
 from .results import FLAT_BPD, Column, complete, curve_end, separated, write_table
 
 

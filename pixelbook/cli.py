@@ -227,9 +227,9 @@ def train_benchmark(args):
 
 
 def cmd_device_run(args):
-    from . import device
+    from . import gpu_run
     if args.estimate:
-        rows = device.estimate("gpu", args.chapters)
+        rows = gpu_run.estimate("gpu", args.chapters)
         print(f"{'chapter':15s} {'run':32s} {'steps':>6s} {'GFLOP/step':>10s} {'ops/step':>8s} {'H200 s':>7s} {'T4 s':>7s}")
         for r in rows:
             name = " ".join(str(v) for v in (r["model"], r["label"] or "", f"seed {r['seed']}" if r["seed"] is not None else "") if v)
@@ -240,11 +240,11 @@ def cmd_device_run(args):
         return
     if not args.out:
         raise PixelbookError("device-run needs --out DIR (or --estimate)")
-    manifest = device.device_run(args.out, args.budget_s, args.dry_run, args.chapters, not args.quiet)
+    manifest = gpu_run.device_run(args.out, args.budget_s, args.dry_run, args.chapters, not args.quiet)
     packed = json.loads(manifest.read_text())
     if packed["left_out"]:
         print(f"left out of the bundle (over its capacity): the weights of {', '.join(packed['left_out'])}")
-    print(f"wrote {manifest.parent}: {ended(device.summary(packed))} in {packed['wallclock_s']:.0f} s on {packed['device']}")
+    print(f"wrote {manifest.parent}: {ended(gpu_run.summary(packed))} in {packed['wallclock_s']:.0f} s on {packed['device']}")
 
 
 def ended(counts) -> str:
@@ -254,9 +254,9 @@ def ended(counts) -> str:
 
 
 def cmd_device_import(args):
-    from . import device
-    written = device.device_import(args.bundle, args.results, not args.quiet)
-    counts = device.summary(json.loads((Path(args.bundle) / "manifest.json").read_text()))   # checked by the import
+    from . import gpu_run
+    written = gpu_run.device_import(args.bundle, args.results, not args.quiet)
+    counts = gpu_run.summary(json.loads((Path(args.bundle) / "manifest.json").read_text()))   # checked by the import
     kept = counts["runs"] - counts["failed"] - counts["left_out"]
     left = f", {counts['left_out']} left out of the bundle" if counts["left_out"] else ""
     print(f"imported {kept} of {ended(counts)}{left}; into {', '.join(str(p) for p in written) or 'nothing'}")
@@ -301,7 +301,7 @@ def cmd_train(args):
 
 def _load(args):
     from .checkpoint import load_model
-    from .files import resolve_device
+    from .provenance import resolve_device
     return load_model(args.checkpoint, device=resolve_device(args.device))
 
 

@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import DatasetError, InputError, PixelbookError, UnknownNameError, known
-from .files import write_atomic
+from .storage import write_atomic
 
 SPLITS = ("train", "test")
 CELEBA_SIZE = 32

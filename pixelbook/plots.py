@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.utils import make_grid, save_image
 
-from .files import write_atomic
+from .storage import write_atomic
 
 
 def grid_image(images: torch.Tensor, levels: int, nrow=None, min_pixels=48) -> torch.Tensor:

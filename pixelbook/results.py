@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import PixelbookError
-from .files import REPO, device_name, write_atomic  # noqa: F401  (device_name: the chapters' figure titles)
+from .storage import REPO, write_atomic
 
 
 # -- one renderer: rows and column specs to Markdown, CSV and LaTeX ------------------------------

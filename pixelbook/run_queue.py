@@ -30,7 +30,7 @@ import torch
 
 from . import bench, book, data, models, profiles, runs
 from .errors import InputError, PixelbookError
-from .files import REPO, runs_root
+from .storage import REPO, runs_root
 from .train import checkpoints
 
 NOMINAL_GFLOP_S = 20.0            # a CPU thread's training rate when nothing was measured

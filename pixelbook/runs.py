@@ -26,7 +26,8 @@ from . import data, distributed, models, plots, profiles
 from .checkpoint import load_model, save_weights
 from .errors import CheckpointError, UnknownNameError
 from .papers import paper_result
-from .files import folder_lock, provenance, resolve_device, runs_root, write_json
+from .provenance import provenance, resolve_device
+from .storage import folder_lock, runs_root, write_json
 from .train import EMA_RULE, OPTIONAL, TRAINING_VERSION, TrainConfig, checkpoints, evaluate, train
 
 def numerics(model_name, image_shape, levels, size) -> str:

@@ -6,7 +6,7 @@ import pytest
 
 from pixelbook import claims, results
 from pixelbook.claims import Claim, Side
-from pixelbook.files import REPO
+from pixelbook.storage import REPO
 
 
 def run(model, bpd, seed, label=None, **extra):

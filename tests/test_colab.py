@@ -47,6 +47,6 @@ def test_a_chapter_runs_with_only_the_library_installed(tmp_path):
     device = subprocess.run([python, "-m", "pixelbook", "device-run", "--help"], cwd=tmp_path, capture_output=True,
                             text=True, timeout=300, env={**os.environ, "PYTHONPATH": ""})
     assert device.returncode == 0 and "--dry-run" in device.stdout, device.stderr[-2000:]
-    imports = subprocess.run([python, "-c", "import pixelbook.device, pixelbook.bench, pixelbook.runs"], cwd=tmp_path,
+    imports = subprocess.run([python, "-c", "import pixelbook.gpu_run, pixelbook.bench, pixelbook.runs"], cwd=tmp_path,
                              capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": ""})
     assert imports.returncode == 0, imports.stderr[-2000:]

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from pixelbook import bench, book, device, models, profiles, results
+from pixelbook import bench, book, gpu_run, models, profiles, results
 from pixelbook.cli import main
 from test_data import write_mnist_like
 
@@ -34,7 +34,7 @@ def fashion_mnist_files(tmp_path_factory):
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
     out = tmp_path_factory.mktemp("bundle")
-    device.device_run(out, budget_s=BUDGET_S, dry_run=True, chapters=["pixelcnn", "gated_pixelcnn"], progress=False)
+    gpu_run.device_run(out, budget_s=BUDGET_S, dry_run=True, chapters=["pixelcnn", "gated_pixelcnn"], progress=False)
     return out
 
 
@@ -45,12 +45,12 @@ def manifest_of(folder):
 def test_the_bundle_fits_what_the_device_tool_brings_back(bundle):
     files = list(bundle.rglob("*"))
     assert all(f.is_file() and f.parent == bundle for f in files)              # flat: DIR/file
-    assert len(files) <= device.MAX_FILES and all(f.stat().st_size <= device.FILE_LIMIT for f in files)
+    assert len(files) <= gpu_run.MAX_FILES and all(f.stat().st_size <= gpu_run.FILE_LIMIT for f in files)
     manifest = manifest_of(bundle)
     planned = profiles.chapter_runs("pixelcnn", "gpu") + profiles.chapter_runs("gated_pixelcnn", "gpu")
     assert [r["spec"] for r in manifest["runs"]] == planned + planned[:1]         # + the rehearsed failure
     assert manifest["dry_run"] and manifest["code"] and manifest["torch"] and manifest["device"].startswith("cpu")
-    assert [r["metrics"]["runs"][0]["train_steps"] for r in manifest["runs"][:2]] == [device.TOY["steps"]] * 2
+    assert [r["metrics"]["runs"][0]["train_steps"] for r in manifest["runs"][:2]] == [gpu_run.TOY["steps"]] * 2
     assert set(json.loads((bundle / "bench.json").read_text())) == {"train", "sampling", "igpt"}
     assert manifest["left_out"] == []
 
@@ -58,15 +58,15 @@ def test_the_bundle_fits_what_the_device_tool_brings_back(bundle):
 def test_the_fast_path_is_measured_against_a_float32_baseline(bundle):
     manifest = manifest_of(bundle)
     rows = manifest["fast_path_rows"]
-    assert [r["variant"] for r in rows] == [bench.BASELINE, *device.FAST_CANDIDATES]
+    assert [r["variant"] for r in rows] == [bench.BASELINE, *gpu_run.FAST_CANDIDATES]
     assert rows[0]["speedup"] == 1.0 and all(r["images_per_s"] > 0 for r in rows)
     best = max(rows, key=lambda r: r["images_per_s"])
-    assert manifest["fast"] == {k: v for k, v in best.items() if k in device.FAST_KEYS}
+    assert manifest["fast"] == {k: v for k, v in best.items() if k in gpu_run.FAST_KEYS}
 
 
 def test_import_then_the_gpu_chapter_reuses_the_weights_without_training(bundle, tmp_path, monkeypatch):
     monkeypatch.setattr(book, "RESULTS", tmp_path / "results")
-    written = device.device_import(bundle, tmp_path / "results", progress=False)
+    written = gpu_run.device_import(bundle, tmp_path / "results", progress=False)
     assert {p.name for p in written} == {"pixelcnn", "gated_pixelcnn"}
     imported = json.loads((tmp_path / "results" / "gpu" / "pixelcnn" / book.FINISHED_RUNS).read_text())
     run = next(iter(imported.values()))
@@ -74,7 +74,7 @@ def test_import_then_the_gpu_chapter_reuses_the_weights_without_training(bundle,
     assert (tmp_path / "results" / "bench" / "sampling_gpu.json").is_file()
     runs_dir = tmp_path / "no-training-here"                       # its run folders, if it trained
     monkeypatch.setenv("PIXELBOOK_RUNS", str(runs_dir))
-    book.run_chapter("pixelcnn", "gpu", [f"steps={device.TOY['steps']}", f"eval_images={device.TOY['eval_images']}"],
+    book.run_chapter("pixelcnn", "gpu", [f"steps={gpu_run.TOY['steps']}", f"eval_images={gpu_run.TOY['eval_images']}"],
                      progress=False)
     assert not runs_dir.exists(), "the chapter trained instead of reusing the imported run"
     metrics = json.loads((tmp_path / "results" / "gpu" / "pixelcnn" / "metrics.json").read_text())
@@ -114,10 +114,10 @@ def test_the_dry_run_rehearses_a_partial_run_and_a_failed_one_and_neither_enters
     """The last planned run gets no time (partial after one step); a copy of the first, at a
     learning rate of 1e30, diverges and is recorded with its error while the rest are packed."""
     *_, partial, failed = manifest_of(bundle)["runs"]
-    assert partial["partial"] and partial["metrics"]["runs"][0]["train_steps"] < device.TOY["steps"]
-    assert partial["metrics"]["runs"][0]["planned_steps"] == device.TOY["steps"]
+    assert partial["partial"] and partial["metrics"]["runs"][0]["train_steps"] < gpu_run.TOY["steps"]
+    assert partial["metrics"]["runs"][0]["planned_steps"] == gpu_run.TOY["steps"]
     assert "loss became nan" in failed["error"] and failed["weights"] is None and "rehearsal" in failed
-    device.device_import(bundle, tmp_path / "results", progress=False)
+    gpu_run.device_import(bundle, tmp_path / "results", progress=False)
     folder = tmp_path / "results" / "gpu" / "gated_pixelcnn"
     imported = list(json.loads((folder / book.FINISHED_RUNS).read_text()).values())
     assert [bool(r.get("partial")) for r in imported] == [False, True]
@@ -131,8 +131,8 @@ def test_the_dry_run_rehearses_a_partial_run_and_a_failed_one_and_neither_enters
 def test_the_cli_names_what_it_left_out_and_counts_how_the_runs_ended(tmp_path, monkeypatch, capsys):
     """Weights over the bundle's capacity (made tiny here) are named by the device run's CLI,
     recorded in the manifest, and named again by the import."""
-    monkeypatch.setattr(device, "FILE_LIMIT", 100_000)
-    monkeypatch.setattr(device, "MAX_FILES", 3)                         # room for 100 kB of weights
+    monkeypatch.setattr(gpu_run, "FILE_LIMIT", 100_000)
+    monkeypatch.setattr(gpu_run, "MAX_FILES", 3)                         # room for 100 kB of weights
     out = tmp_path / "bundle"
     assert main(["device-run", "--dry-run", "--out", str(out), "--chapters", "pixelcnn", "--budget-s", str(BUDGET_S),
                  "--quiet"]) == 0
@@ -153,11 +153,11 @@ def test_the_cli_names_what_it_left_out_and_counts_how_the_runs_ended(tmp_path, 
 def test_the_gpu_profiles_weights_fit_the_bundle():
     """Every planned gpu run's evaluation weights, counted from its parameters and buffers,
     fit what the device tool brings back: in float32, or else in bf16 (what ``pack`` picks)."""
-    capacity = device.weights_capacity()
+    capacity = gpu_run.weights_capacity()
     counts = []
-    for chapter, spec in device.planned("gpu"):
-        record = device.runs.plan(spec["model"], "gpu", device="cpu", **device.run_options(chapter, spec, {}))
-        test = device.data.load(record["dataset"], "test", levels=record["levels"])
+    for chapter, spec in gpu_run.planned("gpu"):
+        record = gpu_run.runs.plan(spec["model"], "gpu", device="cpu", **gpu_run.run_options(chapter, spec, {}))
+        test = gpu_run.data.load(record["dataset"], "test", levels=record["levels"])
         model = models.create(spec["model"], test.image_shape, test.levels, **record["size"])
         counts.append(sum(t.numel() for t in model.state_dict().values() if t.is_floating_point()))
     float32, bf16 = 4 * sum(counts), 2 * sum(counts)
@@ -175,6 +175,6 @@ def test_every_benchmark_variant_checks_the_deadline():
 
 
 def test_the_gpu_plan_estimate_names_every_run():
-    rows = device.estimate("gpu", ["pixelcnn"])
+    rows = gpu_run.estimate("gpu", ["pixelcnn"])
     assert [r["model"] for r in rows] == ["pixelcnn"]
     assert rows[0]["gflop_per_step"] > 0 and rows[0]["H200_s"] > 0 and rows[0]["T4_s"] > rows[0]["H200_s"]

@@ -12,15 +12,15 @@ README = PACKAGE.parent / "README.md"
 # Floor 0 is the ground. A module may import modules of lower floors only.
 FLOORS = {
     0: ("errors", "progress", "papers"),                  # one-line errors, progress bars, the papers' numbers
-    1: ("files", "layers", "likelihoods", "distributed"),  # atomic I/O and provenance; layer and likelihood vocabulary
-    2: ("data", "sampling"),                              # datasets; the sampler protocol
+    1: ("storage", "layers", "likelihoods", "distributed"),  # atomic writes and locks; layer and likelihood vocabulary
+    2: ("provenance", "data", "sampling"),                # the commit and the device; datasets; the sampler protocol
     3: ("models", "analysis", "plots"),                   # the families; receptive fields; every figure
     4: ("checkpoint", "results"),                         # safetensors weights; tables and the one renderer
     5: ("train", "claims"),                               # the training loop; the claims ledger
     6: ("profiles",),                                     # every chapter's budgets, as data
     7: ("runs", "bench"),                                 # a run's plan, training and record; benchmarks
     8: ("book",),                                         # chapters, papermill, staging
-    9: ("device", "run_queue"),                           # the prepared GPU run; the run queue
+    9: ("gpu_run", "run_queue"),                          # the prepared GPU run; the run queue
     10: ("cli",),                                         # the command line
 }
 ENTRY = {"__init__", "__main__"}                          # the package itself: it may import any floor

@@ -40,7 +40,7 @@ def test_a_full_disk_leaves_the_previous_metrics_intact(tmp_path, monkeypatch):
     import os
 
     from pixelbook.errors import PixelbookError
-    from pixelbook.files import write_json
+    from pixelbook.storage import write_json
 
     path = tmp_path / "metrics.json"
     write_json(path, {"runs": [{"test_bpd": 3.0}]})
@@ -68,3 +68,22 @@ def test_declared_chapter_runs_are_the_runs_the_chapter_trained(chapter):
                 for spec in profiles.chapter_runs(chapter, "smoke")]
     trained = [run["plan_hash"] for run in json.loads((REPO / "results" / "smoke" / chapter / "metrics.json").read_text())["runs"]]
     assert declared == trained
+
+
+def test_every_committed_weights_file_belongs_to_a_run_its_chapter_cites():
+    """No orphan weights in the clone: each results/<profile>/<chapter>/<name>.safetensors is the
+    weights of a run in that chapter's metrics.json or finished_runs.json (a landed queue run)."""
+    from pixelbook import runs as run_names
+    orphans = []
+    for weights in sorted((REPO / "results").glob("*/*/*.safetensors")):
+        cited = set()
+        for name in ("metrics.json", "finished_runs.json"):
+            path = weights.parent / name
+            if path.is_file():
+                found = json.loads(path.read_text())
+                for run in found["runs"] if name == "metrics.json" else found.values():
+                    cited.add(run_names.run_name(run["model"], run.get("label"), run.get("seed")))
+                    cited.add(run_names.run_name(run["model"], run.get("label")))
+        if weights.stem not in cited:
+            orphans.append(str(weights.relative_to(REPO)))
+    assert not orphans, f"weights no table cites: {orphans}"

@@ -11,7 +11,7 @@ import sys
 import time
 
 from pixelbook import book, profiles, run_queue
-from pixelbook.files import REPO
+from pixelbook.storage import REPO
 
 CHAPTER = "gated_pixelcnn"                    # two runs of 150 steps at smoke, a checkpoint every 50
 

@@ -33,7 +33,7 @@ ways a run ends early, a partial run (the last planned run gets no time) and a f
 
 ``python -m pixelbook device-import DIR`` checks every file against the manifest before it writes
 anything, so a corrupt or truncated bundle imports nothing. It requires the bundle to come from
-this library code (the same :func:`pixelbook.files.code_hash`: a device gets the working tree,
+this library code (the same :func:`pixelbook.provenance.code_hash`: a device gets the working tree,
 not git). It recomputes every run's plan here, which must equal the device's apart from what
 depends on the device: the fast-path options (bf16 is the default on CUDA only) and the numerics
 fingerprint, which the device computed under its own torch version. It then re-evaluates each
@@ -59,7 +59,8 @@ from . import data, profiles, runs
 from .book import FINISHED_RUNS
 from .checkpoint import load_model, read_weights
 from .errors import PixelbookError, UnknownNameError, known
-from .files import REPO, code_hash, device_name, git_commit, resolve_device, write_atomic, write_json
+from .provenance import code_hash, device_name, git_commit, resolve_device
+from .storage import REPO, write_atomic, write_json
 from .train import evaluate
 
 FORMAT = "pixelbook-device-bundle/1"
@@ -76,7 +77,7 @@ SPOT_IMAGES = 16
 SPOT_TOLERANCE = 1e-3            # bits/dim, device against this machine, on the same weights
 FAST_KEYS = ("bf16", "channels_last", "compile")
 REHEARSED_FAILURE = {"why": "(rehearsal: a learning rate of 1e30, so its loss overflows and the run fails)",
-                     "overrides": {"lr": 1e30}, "suffix": "-rehearsed-failure"}
+                     "overrides": {"lr": 1e30}, "suffix": "-rehearsed-failure", "no_deadline": True}
 
 
 class BundleError(PixelbookError):
@@ -139,7 +140,8 @@ def device_run(out, budget_s=BUDGET_S, dry_run=False, chapters=None, progress=Tr
     work = [(chapter, spec, {}) for chapter, spec in planned("gpu", chapters)]
     overrides = dict(TOY) if dry_run else {}
     # A dry run rehearses both ways a run ends early, through the real code: the last planned run
-    # gets no time (partial after one step), and a copy of the first diverges (its learning rate 1e30).
+    # gets no time (partial after one step), and a copy of the first diverges (its learning rate
+    # 1e30; it runs its two steps whatever the budget, as the loss turns NaN at the second).
     rehearse_partial = len(work) - 1 if dry_run else None
     if dry_run:
         work.append((work[0][0], work[0][1], REHEARSED_FAILURE))
@@ -164,7 +166,8 @@ def device_run(out, budget_s=BUDGET_S, dry_run=False, chapters=None, progress=Tr
             try:
                 done = runs.train_and_evaluate(spec["model"], "gpu", out=scratch / f"{k:02d}", device=device,
                                                progress=progress, fast=fast, resume=True, sample=False,
-                                               deadline=time.monotonic() + TRAIN_SHARE * share, **options)
+                                               deadline=None if rehearsal.get("no_deadline") else
+                                               time.monotonic() + TRAIN_SHARE * share, **options)
             except (PixelbookError, RuntimeError) as e:                # NaN loss, out of memory: the rest go on
                 packed.append({**entry, "error": str(e).splitlines()[0] if str(e) else type(e).__name__})
                 continue
