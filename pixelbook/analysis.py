@@ -3,6 +3,7 @@
 import torch
 
 from .progress import progress_bar
+from .sampling import without_tf32
 
 
 def gradient_receptive_field(model, x, row, col, channel=0, y=None) -> torch.Tensor:
@@ -59,8 +60,6 @@ def sampling_speed(model, n=4, seed=0, **sample_options) -> dict:
     """Cached vs naive sampling of the same images, timed one after the other in one run (TF32
     off on a GPU, so the two differ by float32 rounding only)."""
     import time
-
-    from .sampling import without_tf32
     timings, images = {}, {}
     with without_tf32():
         for cache in (True, False):

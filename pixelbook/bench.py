@@ -24,9 +24,10 @@ from pathlib import Path
 
 import torch
 
-from . import data, models, plots
+from . import data, models, plots, profiles
 from .errors import InputError, PixelbookError, known
 from .sampling import autoregressive_sample, without_tf32
+from .train import TrainConfig, Trainer
 from .provenance import provenance, resolve_device
 from .storage import REPO, write_json
 
@@ -95,7 +96,6 @@ def side_by_side(model, batch, seed=0, naive_budget_s=None, repeats=1) -> dict:
 def sampling_models(families=FAMILIES):
     """The timed models: each family at its default size and, for PixelCNN++, also at the size
     its chapter trains at the cpu profile. {label: (family, size options)}."""
-    from . import profiles
     chosen = {name: (name, {}) for name in families}
     if "pixelcnn_pp" in families:
         chosen["pixelcnn_pp, cpu size"] = ("pixelcnn_pp", profiles.get("pixelcnn_pp", "cpu").models["pixelcnn_pp"])
@@ -176,7 +176,6 @@ def pyramid(batches=(1, 16), size=32, profile="cpu", device=None, progress=True)
     """Seconds per generated pixel: the Pyramid PixelCNN against a PixelCNN++ at the same
     resolution and batch, each at its chapter's ``profile`` size, naive and cached, in one run
     (the auxiliary chapter; the paper reports 0.004 against 0.05 s per pixel)."""
-    from . import profiles
     device = resolve_device(device)
     rows = []
     for name, chapter in (("pixelcnn_pp", "pixelcnn_pp"), ("pyramid_pixelcnn", "auxiliary")):
@@ -194,7 +193,6 @@ def igpt(batches=(1, 8), image_shape=(1, 28, 28), profile="cpu", device=None, pr
     """KV-cache against full-recompute sampling of the ImageGPT chapter's ``profile`` model,
     one token per step (784 at 28x28 grey), at each batch size, in one run; past ``until`` the
     batches not yet started are ``skipped``."""
-    from . import profiles
     device = resolve_device(device)
     torch.manual_seed(0)
     model = models.create("igpt", image_shape, **profiles.get("imagegpt", profile).models["igpt"]).to(device).eval()
@@ -248,7 +246,6 @@ def training(families=TRAIN_FAMILIES, batch=32, image_shape=(1, 28, 28), steps=5
     ``skipped``, a variant under way stops after the step it is in, and a ``torch.compile``
     variant starts only :data:`COMPILE_RESERVE_S` before it. ``knobs`` ({family: size}) replaces
     the default sizes."""
-    from .train import TrainConfig, Trainer
     device = resolve_device(device)
     variants = {BASELINE: TRAIN_VARIANTS[BASELINE], **variants}
     images = torch.randint(0, 256, (batch * (warmup + steps), *image_shape), generator=torch.Generator().manual_seed(0))
@@ -290,7 +287,6 @@ def train_sizes(families=None) -> dict:
     """{label: spec} of the timed training configurations: each of the leaderboard's six exact
     families at its leaderboard size, and every family at the size, dataset shape and batch its
     chapter trains at the cpu profile. A spec is {family, size, knobs, image_shape, levels, batch}."""
-    from . import profiles
     families = list(families or models.names())
     chosen = {}
     board = profiles.get("leaderboard", "cpu")
@@ -363,7 +359,6 @@ def time_training(spec, threads, seconds=8.0, warmup=2, max_steps=10, profile_op
     """Images/s of ``Trainer.train_step`` (forward, backward, clipping, Adam) for one
     configuration of :func:`train_sizes` at ``threads``: enough steps for about ``seconds``
     after ``warmup`` untimed ones (2 at least, ``max_steps`` at most)."""
-    from .train import TrainConfig, Trainer
     with torch_threads(threads):
         torch.manual_seed(0)
         shape, batch = tuple(spec["image_shape"]), spec["batch"]

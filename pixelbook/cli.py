@@ -6,12 +6,20 @@ shows the traceback instead.
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 import torch
 
+from . import bench, book, data, distributed, gpu_run, models, plots, profiles, run_queue
+from .checkpoint import load_model
+from .claims import write_claims
+from .provenance import resolve_device
+from .results import REPO, write_tables
+from .runs import train_and_evaluate
 from .errors import PixelbookError
+from .train import evaluate
 
 EPILOG = """examples:
   python -m pixelbook train pixelcnn --dataset fashion_mnist --profile cpu
@@ -147,8 +155,6 @@ def parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args):
-    import os
-    from . import book, run_queue
     chapters = book.chapters() if args.chapter == ["all"] else args.chapter
     for slug in chapters:
         book.check_chapter(slug)
@@ -177,7 +183,6 @@ def cmd_run(args):
 
 
 def cmd_bench(args):
-    from . import bench, models, plots, profiles
     if args.what == "pyramid":
         profiles.check_profile(args.profile)
         rows = bench.pyramid(args.batches or [1, 16], args.size or 32, args.profile, args.device)
@@ -208,7 +213,6 @@ def train_benchmark(args):
     """``bench train``: the profile of every family (images/s, operators, GFLOP/s against matmul),
     the CPU fast-path options side by side at the leaderboard's sizes, and, with ``--against REV``,
     the leaderboard's families against that revision's code."""
-    from . import bench, data, models, plots, profiles
     families = args.families or models.names()
     for name in families:
         models.family(name)
@@ -227,7 +231,6 @@ def train_benchmark(args):
 
 
 def cmd_device_run(args):
-    from . import gpu_run
     if args.estimate:
         rows = gpu_run.estimate("gpu", args.chapters)
         print(f"{'chapter':15s} {'run':32s} {'steps':>6s} {'GFLOP/step':>10s} {'ops/step':>8s} {'H200 s':>7s} {'T4 s':>7s}")
@@ -254,7 +257,6 @@ def ended(counts) -> str:
 
 
 def cmd_device_import(args):
-    from . import gpu_run
     written = gpu_run.device_import(args.bundle, args.results, not args.quiet)
     counts = gpu_run.summary(json.loads((Path(args.bundle) / "manifest.json").read_text()))   # checked by the import
     kept = counts["runs"] - counts["failed"] - counts["left_out"]
@@ -263,8 +265,6 @@ def cmd_device_import(args):
 
 
 def cmd_tables(args):
-    from .claims import write_claims
-    from .results import REPO, write_tables
     rows = write_tables()
     ledgers = write_claims()
     print(f"wrote {len(rows)} rows to {REPO / 'results' / 'tables'}/bpd.{{md,csv,tex}}, the leaderboards, and "
@@ -272,14 +272,11 @@ def cmd_tables(args):
 
 
 def cmd_stage(args):
-    from . import book
     shown = book.stage(args.profile)
     print("staged: " + ", ".join(f"{slug} ({profile})" for slug, profile in shown.items()))
 
 
 def cmd_train(args):
-    from . import distributed
-    from .runs import train_and_evaluate
     if args.threads:
         torch.set_num_threads(args.threads)
     done = train_and_evaluate(args.model, args.profile, args.dataset, args.out, args.seed, args.resume,
@@ -300,14 +297,10 @@ def cmd_train(args):
 
 
 def _load(args):
-    from .checkpoint import load_model
-    from .provenance import resolve_device
     return load_model(args.checkpoint, device=resolve_device(args.device))
 
 
 def cmd_evaluate(args):
-    from . import data
-    from .train import evaluate
     model, metadata = _load(args)
     dataset = args.dataset or metadata.get("dataset")
     if dataset is None:
@@ -319,12 +312,11 @@ def cmd_evaluate(args):
 
 
 def cmd_sample(args):
-    from .plots import save_grid
     model, _ = _load(args)
     generator = torch.Generator(model.device).manual_seed(args.seed)
     images = model.sample(args.n, generator=generator, cache=not args.naive, temperature=args.temperature,
                           progress=not args.quiet)
-    save_grid(images, model.levels, args.output)
+    plots.save_grid(images, model.levels, args.output)
     print(f"wrote {args.n} samples of {model.name} to {args.output}")
 
 

@@ -55,7 +55,7 @@ from pathlib import Path
 
 import torch
 
-from . import data, profiles, runs
+from . import bench, data, models, plots, profiles, runs
 from .book import FINISHED_RUNS
 from .checkpoint import load_model, read_weights
 from .errors import PixelbookError, UnknownNameError, known
@@ -122,7 +122,6 @@ def choose_fast_path(device, dry_run=False, progress=True) -> tuple[dict, list]:
     """(training options, the measured rows): the fastest of plain float32 (the baseline row)
     and :data:`FAST_CANDIDATES`, measured side by side on PixelCNN++ on ``device``. A dry run
     measures the same candidates on the CPU at a toy size, so the choice is walked there too."""
-    from . import bench
     toy = dict(batch=4, image_shape=(1, 8, 8), steps=2, warmup=1)
     rows = bench.training(["pixelcnn_pp"], device=device, progress=progress, variants=FAST_CANDIDATES,
                           **(toy if dry_run else dict(batch=64, steps=5, warmup=2)))
@@ -195,7 +194,6 @@ def run_benchmarks(device, dry_run, progress, until=None) -> dict:
     """``bench train``, ``bench sampling`` and ``bench igpt`` on the device (toy sizes for a dry
     run), in that order; each checks ``until`` (``time.monotonic()``) before every variant, and
     one that would start after it is left out."""
-    from . import bench
     scale = profiles.BENCH["smoke" if dry_run else "gpu"]
     jobs = {
         "train": lambda: bench.training(["pixelcnn_pp"], batch=4 if dry_run else 64,
@@ -408,7 +406,6 @@ def read_finished(out: Path) -> dict:
 
 def write_benches(manifest, benches, results_dir):
     """results/bench/<what>_gpu.json and plots, stamped with the device's provenance."""
-    from . import bench, plots
     figures = {"train": plots.training_figure, "sampling": plots.SAMPLING_FIGURES, "igpt": plots.igpt_figure}
     stamp = {"chapter": "bench", "commit": manifest["commit"], "code": manifest["code"], "dirty": False,
              "created": manifest.get("created"), "device": manifest["device"], "torch": manifest["torch"],
@@ -435,7 +432,6 @@ def step_cost(model_name, image_shape, levels, size, batch) -> tuple[float, int]
     from torch.utils._python_dispatch import TorchDispatchMode
     from torch.utils.flop_counter import FlopCounterMode
 
-    from . import models
 
     class Count(TorchDispatchMode):
         calls = 0

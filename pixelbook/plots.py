@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.utils import make_grid, save_image
 
+from .layers import causal_mask, skew
 from .storage import write_atomic
 
 
@@ -113,7 +114,6 @@ def receptive_field(gradient, row, col, claimed=None, ax=None, title=None):
 
 def masks_figure(kernel=5, groups=3):
     """Masks A and B: the spatial taps, and which colour group reads which at the centre."""
-    from .layers import causal_mask
     fig, axes = plt.subplots(1, 4, figsize=(10, 2.6))
     for ax, mask_type in zip(axes[:2], "AB"):
         spatial = causal_mask(1, 1, (kernel, kernel), mask_type)[0, 0]
@@ -138,7 +138,6 @@ def skew_figure(image, levels):
     """A real image and its skewed map (row i shifted right by i), beside the diagonal index
     i + j before and after: each diagonal becomes a column, so the Diagonal BiLSTM updates a
     whole diagonal at once."""
-    from .layers import skew
     x = image.detach().cpu().float()[None] / (levels - 1)              # [1, C, H, W]
     H, W = x.shape[-2:]
     diagonal = (torch.arange(H)[:, None] + torch.arange(W)[None, :]).float()[None, None] + 1

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from . import data
 from .errors import PixelbookError
 from .storage import REPO, write_atomic
 
@@ -176,7 +177,6 @@ def test_images(row) -> str:
         return "?"
     whole = row.get("test_split_images")
     if whole is None:
-        from . import data                                             # the catalogue knows each split's size
         try:
             whole = data.test_split_size(row["dataset"])
         except PixelbookError:

@@ -91,3 +91,19 @@ def test_no_import_circles():
 
     for module in sorted(graph):
         visit(module, [])
+
+
+def test_the_package_imports_its_own_modules_at_the_top():
+    """A function-local import of one of the package's modules stays only where it breaks a real
+    cycle or defers a heavy optional import, and its line says which ("cycle" or "optional")."""
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        text = path.read_text().splitlines()
+        for node in ast.walk(ast.parse("\n".join(text))):
+            if isinstance(node, ast.FunctionDef):
+                for inner in ast.walk(node):
+                    if isinstance(inner, ast.ImportFrom) and (inner.level or (inner.module or "").startswith("pixelbook")):
+                        line = text[inner.lineno - 1]
+                        if "cycle" not in line and "optional" not in line:
+                            found.append(f"{path.relative_to(PACKAGE)}:{inner.lineno}: {line.strip()}")
+    assert not found, "function-local imports without a reason: " + "; ".join(found)

@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from ..layers import (DownRightShiftedConv2d, DownRightShiftedDeconv2d, DownShiftedConv2d, DownShiftedDeconv2d,
                       GatedResNet, down_shift, in_float32, right_shift, weight_normed)
 from ..errors import InputError
+from .fast_pixelcnn_pp import FastSampler
 from ..likelihoods import Categorical, DiscretizedLogisticMixture, scale_to_unit
 from . import register
 from .base import AutoregressiveModel, sub_pixel_context
@@ -243,7 +244,6 @@ class PixelCNNpp(AutoregressiveModel):
 
     def cached_sampler(self, x, y=None, condition=None):
         """Fast PixelCNN++ (``fast_sampling``): every layer runs once per new output, from caches."""
-        from .fast_pixelcnn_pp import FastSampler
         return FastSampler(self, x, y, condition)
 
 
