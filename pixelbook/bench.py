@@ -32,7 +32,6 @@ from .provenance import provenance, resolve_device
 from .storage import REPO, write_json
 
 FAMILIES = ("pixelcnn", "gated_pixelcnn", "pixelcnn_pp")
-TRAIN_FAMILIES = ("pixelcnn", "gated_pixelcnn", "pixelcnn_pp", "igpt")
 # Each fast-path option alone, then all of them, against plain fp32 eager (TrainConfig's fields).
 TRAIN_VARIANTS = {"fp32 eager": dict(bf16=False), "bf16 autocast": dict(bf16=True),
                   "channels_last": dict(bf16=False, channels_last=True), "torch.compile": dict(bf16=False, compile=True),
@@ -42,6 +41,19 @@ TRAIN_VARIANTS = {"fp32 eager": dict(bf16=False), "bf16 autocast": dict(bf16=Tru
 # What a CPU training run may use instead of fp32 eager (bf16 autocast is measured too: CPUs differ).
 CPU_VARIANTS = {"channels_last": dict(bf16=False, channels_last=True), "torch.compile": dict(bf16=False, compile=True),
                 "bf16 autocast": dict(bf16=True)}
+
+
+def scale(profile, what) -> dict:
+    """Benchmark ``what``'s sizes and batches at ``profile`` (``profiles.BENCH``, their one place)."""
+    profiles.check_profile(profile)
+    return profiles.BENCH[profile][what]
+
+
+def training_at(profile, families, options, device=None, progress=True, until=None, variants=TRAIN_VARIANTS):
+    """:func:`training` at ``profile``'s ``options`` scale ("train" or "fast_path") on square grey images."""
+    s = scale(profile, options)
+    return training(families, s["batch"], (1, s["size"], s["size"]), s["steps"], s["warmup"], device, progress,
+                    variants, until)
 
 
 def synchronize(device):
@@ -102,8 +114,7 @@ def sampling_models(families=FAMILIES):
     return chosen
 
 
-def sampling(families=FAMILIES, batches=(1, 16, 64), sizes=(14, 28, 42), naive_budget_s=None, device=None,
-             progress=True, repeats=3, until=None):
+def sampling(families, batches, sizes, naive_budget_s=None, device=None, progress=True, repeats=3, until=None):
     """Rows of {model, family, size, batch, naive_s, cached_s, speedup, ms per pixel, identical,
     params}: every model of :func:`sampling_models` at every square size and batch, the cached
     time the median of ``repeats``. Past ``until`` the rows not yet started are ``skipped``."""
@@ -123,7 +134,7 @@ def sampling(families=FAMILIES, batches=(1, 16, 64), sizes=(14, 28, 42), naive_b
     return rows
 
 
-def profile_steps(family, batch, size=28, device=None, top=8):
+def profile_steps(family, batch, size, device=None, top=8):
     """Where one cached step's time goes: ``torch.profiler`` over a whole cached sampling run of
     ``family`` at its default size, the ``top`` operators by their own CPU time, per step. The
     time outside every operator (``python_share``) is the interpreter's: the loop, indexing,
@@ -172,7 +183,7 @@ def report(row, name, progress):
               f"{row['speedup']:6.1f}x, identical: {row['identical']}", flush=True)
 
 
-def pyramid(batches=(1, 16), size=32, profile="cpu", device=None, progress=True):
+def pyramid(batches, size, profile, device=None, progress=True):
     """Seconds per generated pixel: the Pyramid PixelCNN against a PixelCNN++ at the same
     resolution and batch, each at its chapter's ``profile`` size, naive and cached, in one run
     (the auxiliary chapter; the paper reports 0.004 against 0.05 s per pixel)."""
@@ -189,7 +200,7 @@ def pyramid(batches=(1, 16), size=32, profile="cpu", device=None, progress=True)
     return rows
 
 
-def igpt(batches=(1, 8), image_shape=(1, 28, 28), profile="cpu", device=None, progress=True, until=None):
+def igpt(batches, image_shape, profile, device=None, progress=True, until=None):
     """KV-cache against full-recompute sampling of the ImageGPT chapter's ``profile`` model,
     one token per step (784 at 28x28 grey), at each batch size, in one run; past ``until`` the
     batches not yet started are ``skipped``."""
@@ -237,8 +248,8 @@ def past(until, reserve=0.0) -> bool:
     return until is not None and time.monotonic() + reserve >= until
 
 
-def training(families=TRAIN_FAMILIES, batch=32, image_shape=(1, 28, 28), steps=5, warmup=2, device=None,
-             progress=True, variants=TRAIN_VARIANTS, until=None, knobs=None):
+def training(families, batch, image_shape, steps, warmup, device=None, progress=True, variants=TRAIN_VARIANTS,
+             until=None, knobs=None):
     """Training images per second (forward, backward, Adam) of each family at its default size,
     for plain fp32 eager (always measured: every ``speedup`` divides by it) and each fast-path
     option, on the same batches in one run. The first ``warmup`` steps (compilation, allocator)

@@ -124,9 +124,10 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="side-by-side benchmarks; writes results/bench/")
     b.add_argument("what", choices=["sampling", "pyramid", "igpt", "train"])
     b.add_argument("--batches", type=positive_int, nargs="+", default=None,
-                   help="default: the profile's (sampling: 1 16 64 at cpu), 1 16 (pyramid), 1 8 (igpt), 32 (train)")
+                   help="default: the profile's (profiles.BENCH; sampling at cpu: 1 16 64)")
     b.add_argument("--families", nargs="+", default=None)
-    b.add_argument("--size", type=positive_int, default=None, help="image height and width (default: sampling the profile's 14 28 42; 28; pyramid 32)")
+    b.add_argument("--size", type=positive_int, default=None, help="image height and width (default: the profile's, "
+                                                                   "profiles.BENCH)")
     b.add_argument("--profile", default="cpu", help="sampling: the profile's sizes, batches and naive budget; pyramid, igpt: the profile "
                         "whose model sizes are timed (default cpu)")
     b.add_argument("--device")
@@ -183,28 +184,25 @@ def cmd_run(args):
 
 
 def cmd_bench(args):
-    if args.what == "pyramid":
-        profiles.check_profile(args.profile)
-        rows = bench.pyramid(args.batches or [1, 16], args.size or 32, args.profile, args.device)
-        print(f"wrote {bench.write_bench('pyramid', rows, plots.pyramid_figure, args.device)}")
-        return
     if args.what == "train":
         print(f"wrote {train_benchmark(args)}")
         return
+    scale = bench.scale(args.profile, args.what)                       # the defaults: profiles.BENCH
+    batches, size = args.batches or scale["batches"], args.size
+    if args.what == "pyramid":
+        rows = bench.pyramid(batches, size or scale["size"], args.profile, args.device)
+        print(f"wrote {bench.write_bench('pyramid', rows, plots.pyramid_figure, args.device)}")
+        return
     if args.what == "igpt":
-        profiles.check_profile(args.profile)
-        size = args.size or 28
-        rows = bench.igpt(args.batches or [1, 8], (1, size, size), args.profile, args.device)
+        size = size or scale["size"]
+        rows = bench.igpt(batches, (1, size, size), args.profile, args.device)
         print(f"wrote {bench.write_bench('igpt', rows, plots.igpt_figure, args.device)}")
         return
     families = args.families or bench.FAMILIES
     for name in families:
         models.family(name)                                           # unknown names: one clear line
-    profiles.check_profile(args.profile)
-    scale = profiles.BENCH[args.profile]
-    sizes = [args.size] if args.size else scale["sizes"]
-    rows = bench.sampling(families, args.batches or scale["batches"], sizes, scale["naive_budget_s"], args.device)
-    summaries = [bench.profile_steps(name, batch, device=args.device)
+    rows = bench.sampling(families, batches, [size] if size else scale["sizes"], scale["naive_budget_s"], args.device)
+    summaries = [bench.profile_steps(name, batch, scale["profile_size"], device=args.device)
                  for name in families for batch in scale["profile_batches"]]
     print(f"wrote {bench.write_sampling(rows, args.device, profiles=summaries)}")
 
@@ -222,8 +220,10 @@ def train_benchmark(args):
     exact = [name for name in board.models if name in families]
     extra = {"matmul_gflop_per_s": result["matmul_gflop_per_s"]}
     with bench.torch_threads(threads[0]):
+        timed = bench.scale("cpu", "train")
         extra["fast_path"] = bench.training(exact, board.batch_size, data.shape_and_levels(board.dataset)[0],
-                                            variants=bench.CPU_VARIANTS, knobs=board.models)
+                                            timed["steps"], timed["warmup"], variants=bench.CPU_VARIANTS,
+                                            knobs=board.models)
     if args.against:
         extra["against"] = bench.against(args.against, [f"{name}, leaderboard size" for name in exact], threads[0])
     figure = lambda rows, device: plots.training_profile({**result, "rows": rows}, device)

@@ -122,9 +122,8 @@ def choose_fast_path(device, dry_run=False, progress=True) -> tuple[dict, list]:
     """(training options, the measured rows): the fastest of plain float32 (the baseline row)
     and :data:`FAST_CANDIDATES`, measured side by side on PixelCNN++ on ``device``. A dry run
     measures the same candidates on the CPU at a toy size, so the choice is walked there too."""
-    toy = dict(batch=4, image_shape=(1, 8, 8), steps=2, warmup=1)
-    rows = bench.training(["pixelcnn_pp"], device=device, progress=progress, variants=FAST_CANDIDATES,
-                          **(toy if dry_run else dict(batch=64, steps=5, warmup=2)))
+    rows = bench.training_at("smoke" if dry_run else "gpu", ["pixelcnn_pp"], "fast_path", device, progress,
+                             variants=FAST_CANDIDATES)
     best = max(rows, key=lambda r: r["images_per_s"])
     return {k: v for k, v in best.items() if k in FAST_KEYS}, rows
 
@@ -194,16 +193,14 @@ def run_benchmarks(device, dry_run, progress, until=None) -> dict:
     """``bench train``, ``bench sampling`` and ``bench igpt`` on the device (toy sizes for a dry
     run), in that order; each checks ``until`` (``time.monotonic()``) before every variant, and
     one that would start after it is left out."""
-    scale = profiles.BENCH["smoke" if dry_run else "gpu"]
+    profile = "smoke" if dry_run else "gpu"                            # the scales: profiles.BENCH
+    sampling, igpt = bench.scale(profile, "sampling"), bench.scale(profile, "igpt")
     jobs = {
-        "train": lambda: bench.training(["pixelcnn_pp"], batch=4 if dry_run else 64,
-                                        image_shape=(1, 8, 8) if dry_run else (1, 28, 28), steps=1 if dry_run else 10,
-                                        warmup=1 if dry_run else 3, device=device, progress=progress, until=until),
-        "sampling": lambda: bench.sampling(["pixelcnn"] if dry_run else bench.FAMILIES, [1] if dry_run else [1, 16, 256],
-                                           [6] if dry_run else [28], scale["naive_budget_s"], device, progress,
-                                           until=until),
-        "igpt": lambda: bench.igpt([1] if dry_run else [1, 64], (1, 4, 4) if dry_run else (1, 28, 28),
-                                   "smoke" if dry_run else "gpu", device, progress, until=until),
+        "train": lambda: bench.training_at(profile, ["pixelcnn_pp"], "train", device, progress, until),
+        "sampling": lambda: bench.sampling(bench.FAMILIES, sampling["batches"], sampling["sizes"],
+                                           sampling["naive_budget_s"], device, progress, until=until),
+        "igpt": lambda: bench.igpt(igpt["batches"], (1, igpt["size"], igpt["size"]), profile, device, progress,
+                                   until=until),
     }
     return {what: job() for what, job in jobs.items() if until is None or time.monotonic() < until}
 

@@ -243,14 +243,27 @@ ENTRIES = {
 PALETTE = {"smoke": 8, "cpu": 16, "gpu": 64, "paper": 512}
 
 
-# The sampling benchmark's scale per profile (the fast_sampling chapter and `bench sampling`): image
-# sizes, batches, the seconds a naive run may take before it is timed on its first pixels only,
-# and the batches of the torch.profiler summary.
+# Every benchmark's scale, per profile: the one place the chapters, `bench` and `device-run` read
+# (a dry run takes smoke's, a device run gpu's). sampling: image sizes, batches, the seconds a naive
+# run may take before it is timed on its first pixels only, and the torch.profiler summary's batches
+# and size; pyramid, igpt: batches and image size; train: the fast-path variants' batch, image size,
+# timed and warm-up steps; fast_path: the same for the device run's choice of its training options.
 BENCH = {
-    "smoke": dict(sizes=[8], batches=[1, 4], naive_budget_s=None, profile_batches=[4]),
-    "cpu": dict(sizes=[14, 28, 42], batches=[1, 16, 64], naive_budget_s=15, profile_batches=[1, 16]),
-    "gpu": dict(sizes=[14, 28, 42], batches=[1, 16, 64, 256], naive_budget_s=3, profile_batches=[1, 16]),
-    "paper": dict(sizes=[32], batches=[1, 16, 256], naive_budget_s=60, profile_batches=[1, 16]),
+    "smoke": dict(sampling=dict(sizes=[8], batches=[1, 4], naive_budget_s=None, profile_batches=[4], profile_size=8),
+                  pyramid=dict(batches=[1, 2], size=8), igpt=dict(batches=[1, 4], size=8),
+                  train=dict(batch=4, size=8, steps=1, warmup=1), fast_path=dict(batch=4, size=8, steps=2, warmup=1)),
+    "cpu": dict(sampling=dict(sizes=[14, 28, 42], batches=[1, 16, 64], naive_budget_s=15, profile_batches=[1, 16],
+                              profile_size=28),
+                pyramid=dict(batches=[1, 16], size=32), igpt=dict(batches=[1, 8], size=28),
+                train=dict(batch=32, size=28, steps=5, warmup=2), fast_path=dict(batch=64, size=28, steps=5, warmup=2)),
+    "gpu": dict(sampling=dict(sizes=[14, 28], batches=[1, 16, 64, 256], naive_budget_s=3, profile_batches=[1, 16],
+                              profile_size=28),
+                pyramid=dict(batches=[1, 16, 64], size=32), igpt=dict(batches=[1, 64], size=28),
+                train=dict(batch=64, size=28, steps=10, warmup=3), fast_path=dict(batch=64, size=28, steps=5, warmup=2)),
+    "paper": dict(sampling=dict(sizes=[32], batches=[1, 16, 256], naive_budget_s=60, profile_batches=[1, 16],
+                                profile_size=32),
+                  pyramid=dict(batches=[1, 16], size=32), igpt=dict(batches=[1, 64], size=32),
+                  train=dict(batch=64, size=32, steps=10, warmup=3), fast_path=dict(batch=64, size=32, steps=5, warmup=2)),
 }
 
 
