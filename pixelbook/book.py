@@ -127,6 +127,17 @@ class Chapter:
         self.runs = [r for r in self.runs if r.get("plan_hash") != key] + [run]
         return model, run
 
+    def declared(self, name, progress=True):
+        """(evaluation model, run entry) of the run called ``name`` (``runs.run_name``) among the
+        runs this chapter declares (``profiles.chapter_runs``, the list ``device-run`` and the run
+        queue train too): the notebook names what it needs, the declaration says how it trains."""
+        specs = {runs.run_name(s["model"], s.get("label"), s.get("seed")): s
+                 for s in profiles.chapter_runs(self.slug, self.profile)}
+        if name not in specs:
+            raise UnknownNameError(f"chapter {self.slug} declares no run {name!r} at the {self.profile!r} profile; "
+                                   f"it declares: {known(specs)}")
+        return self.train(**profiles.spec_keywords(specs[name]), progress=progress)
+
     def land(self, run, name, folder):
         """Copy a finished run's weights and figures here and add it to ``finished_runs.json``
         (re-read under the folder's lock: other processes may have added theirs meanwhile)."""

@@ -281,9 +281,10 @@ def ablations(entry) -> dict:
 
 def chapter_runs(chapter: str, profile: str) -> list[dict]:
     """Every run a chapter trains at ``profile``, in its order, as ``Chapter.train`` keyword
-    arguments (model; label, dataset, seed and size knobs where it sets them): what a device run
-    trains ahead of the chapters. ``tests/test_results.py`` checks the list against the runs each
-    chapter's committed smoke results hold, so it cannot drift from the chapters' code."""
+    arguments (model; label, dataset, seed, size knobs and train options where it sets them): the
+    one list of a chapter's runs. The notebook asks for them by name (``Chapter.declared``), and
+    the run queue and ``device-run`` train them ahead of it. ``tests/test_results.py`` checks the
+    list against the runs each chapter's committed smoke results hold, in order."""
     if (chapter, profile) not in ENTRIES:
         return []
     entry = get(chapter, profile)
@@ -307,6 +308,12 @@ def chapter_runs(chapter: str, profile: str) -> list[dict]:
     if chapter == "auxiliary":                                         # the Grayscale model reads colour
         main = [dict(model="grayscale_pixelcnn", dataset=colour), dict(model="pyramid_pixelcnn")]
     return main + extra.get(chapter, list)()
+
+
+def spec_keywords(spec) -> dict:
+    """``Chapter.train`` keywords of a :func:`chapter_runs` entry (its size knobs spread out)."""
+    return {"model_name": spec["model"], **{k: v for k, v in spec.items() if k not in ("model", "size")},
+            **spec.get("size", {})}
 
 
 def chapters() -> list[str]:

@@ -70,19 +70,13 @@ def jobs(chapters, profile, parameters=(), include_finished=False) -> list[Job]:
     for chapter in chapters:
         ch = chapter_for(chapter, profile, parameters)
         for index, spec in enumerate(profiles.chapter_runs(chapter, profile)):
-            options, record, name = ch.plan(**spec_keywords(spec))
+            options, record, name = ch.plan(**profiles.spec_keywords(spec))
             if not include_finished and landed(ch, record, name):
                 continue
             steps, batch = record["train"]["steps"], record["train"]["batch_size"]
             queue.append(Job(chapter, index, spec, name, runs.run_folder(record), steps,
                              estimate_seconds(record, steps * batch, measured)))
     return sorted(queue, key=lambda j: -j.estimate_s)
-
-
-def spec_keywords(spec) -> dict:
-    """``Chapter.train`` keywords of a ``chapter_runs`` entry (its size knobs spread out)."""
-    return {"model_name": spec["model"], **{k: v for k, v in spec.items() if k not in ("model", "size")},
-            **spec.get("size", {})}
 
 
 def landed(ch, record, name) -> bool:
@@ -122,7 +116,7 @@ def train_one(chapter, profile, index, parameters=(), progress=True):
     if not 0 <= index < len(planned):
         raise InputError(f"chapter {chapter} has {len(planned)} runs at the {profile!r} profile; "
                          f"--only takes 0..{len(planned) - 1}")
-    _, run = ch.train(**spec_keywords(planned[index]), progress=progress)
+    _, run = ch.train(**profiles.spec_keywords(planned[index]), progress=progress)
     return run
 
 

@@ -3,6 +3,7 @@
 cannot be half-done silently."""
 
 import ast
+import inspect
 from pathlib import Path
 
 import pytest
@@ -61,4 +62,13 @@ def test_the_family_is_complete(name):
         missing.append("a bench.train_sizes configuration")
     if not cached(models.create(name, (1, 4, 4), 4)):
         missing.append("a cached sampler (cached_sampler) of its own")
+    init = models.family(name).__init__
+    knobs = [p for p in inspect.signature(init).parameters.values() if p.name not in ("self", "image_shape", "levels")]
+    positional = [p.name for p in knobs if p.kind != inspect.Parameter.KEYWORD_ONLY]
+    if positional:
+        missing.append(f"keyword-only knobs (positional: {positional})")
+    doc = inspect.getdoc(init) or ""
+    undocumented = [p.name for p in knobs if "Args:" not in doc or p.name not in doc.split("Args:", 1)[1]]
+    if undocumented:
+        missing.append(f"an Args: entry in its constructor's docstring for {undocumented}")
     assert not missing, f"{name} lacks: " + "; ".join(missing)

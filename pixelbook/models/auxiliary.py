@@ -53,18 +53,32 @@ class GrayscalePixelCNN(StagedModel):
     tests measure it), so the smaller profiles give the sketch a single resolution and enough
     blocks to reach across the image."""
 
-    def __init__(self, image_shape, levels=256, sketch_levels=16, filters=8, resnets=1, mixtures=3, downsamples=1,
+    def __init__(self, image_shape, levels=256, *, sketch_levels=16, filters=8, resnets=1, mixtures=3, downsamples=1,
                  dropout=0.0, embedding=8, embedding_blocks=2, embedding_down=(), embedding_up=(), sketch_filters=None,
                  sketch_resnets=None, sketch_downsamples=None):
+        """A 4-bit grey sketch, then the image given it; every factor a PixelCNN++.
+
+        Args:
+            image_shape: (C, H, W) of the images.
+            levels: values per sub-pixel (256 for 8-bit images).
+            sketch_levels: grey levels of the sketch (the paper: 16).
+            filters, resnets, mixtures, downsamples, dropout: the detail model's PixelCNN++ knobs (and the
+                sketch's, unless below).
+            embedding: maps of f_w, the embedding of the sketch.
+            embedding_blocks, embedding_down, embedding_up: f_w's depth and resampling positions.
+            sketch_filters, sketch_resnets, sketch_downsamples: the sketch's own PixelCNN++ knobs (None: the
+                detail model's).
+        """
         super().__init__(image_shape, levels)
         C, H, W = self.image_shape
         self.sketch_levels = min(sketch_levels, self.levels)
         own = lambda value, default: default if value is None else value    # noqa: E731
-        self.sketch = PixelCNNpp((1, H, W), self.sketch_levels, own(sketch_filters, filters),
-                                 own(sketch_resnets, resnets), downsamples=own(sketch_downsamples, downsamples),
+        self.sketch = PixelCNNpp((1, H, W), self.sketch_levels, filters=own(sketch_filters, filters),
+                                 resnets=own(sketch_resnets, resnets), downsamples=own(sketch_downsamples, downsamples),
                                  dropout=dropout, likelihood="softmax")
-        self.detail = PixelCNNpp(self.image_shape, levels, filters, resnets, mixtures, downsamples, dropout,
-                                 condition_in=1, condition_channels=embedding, condition_levels=self.sketch_levels,
+        self.detail = PixelCNNpp(self.image_shape, levels, filters=filters, resnets=resnets, mixtures=mixtures,
+                                 downsamples=downsamples, dropout=dropout, condition_in=1, condition_channels=embedding,
+                                 condition_levels=self.sketch_levels,
                                  embedding_blocks=embedding_blocks, embedding_down=embedding_down,
                                  embedding_up=embedding_up)
         self.likelihood = self.detail.likelihood
@@ -95,8 +109,20 @@ class PyramidPixelCNN(StagedModel):
     combination the paper leaves to future work; its stages are single-resolution too, and its
     embedding has no resampling."""
 
-    def __init__(self, image_shape, levels=256, base=4, filters=8, resnets=1, mixtures=3, dropout=0.0,
+    def __init__(self, image_shape, levels=256, *, base=4, filters=8, resnets=1, mixtures=3, dropout=0.0,
                  embedding=8, embedding_blocks=2, embedding_down=(), embedding_up=(1,), grey_base=False):
+        """A base image, then each level of a 2x pyramid given the one below; every level a PixelCNN++ at one
+        resolution.
+
+        Args:
+            image_shape: (C, H, W) of the images.
+            levels: values per sub-pixel (256 for 8-bit images).
+            base: the base level's height and width.
+            filters, resnets, mixtures, dropout: every level's PixelCNN++ knobs.
+            embedding: maps of f_w, each level's embedding of the level below.
+            embedding_blocks, embedding_down, embedding_up: f_w's depth and resampling positions.
+            grey_base: the base level is a Grayscale PixelCNN (RGB images only).
+        """
         super().__init__(image_shape, levels)
         shapes = pyramid_shapes(self.image_shape, base)
         if grey_base:
@@ -104,9 +130,11 @@ class PyramidPixelCNN(StagedModel):
                                           downsamples=0, dropout=dropout, embedding=embedding,
                                           embedding_blocks=embedding_blocks)
         else:
-            self.base = PixelCNNpp(shapes[0], levels, filters, resnets, mixtures, downsamples=0, dropout=dropout)
+            self.base = PixelCNNpp(shapes[0], levels, filters=filters, resnets=resnets, mixtures=mixtures, downsamples=0,
+                                   dropout=dropout)
         self.upscalers = torch.nn.ModuleList(
-            PixelCNNpp(shape, levels, filters, resnets, mixtures, downsamples=0, dropout=dropout,
+            PixelCNNpp(shape, levels, filters=filters, resnets=resnets, mixtures=mixtures, downsamples=0,
+                       dropout=dropout,
                        condition_in=shape[0], condition_channels=embedding, condition_scale=2,
                        embedding_blocks=embedding_blocks, embedding_down=embedding_down, embedding_up=embedding_up)
             for shape in shapes[1:])

@@ -143,8 +143,20 @@ class CachedSampler(Sampler):
 
 @register("gated_pixelcnn")
 class GatedPixelCNN(AutoregressiveModel):
-    def __init__(self, image_shape, levels=256, channels=32, layers=5, first_kernel=7, kernel=3,
+    def __init__(self, image_shape, levels=256, *, channels=32, layers=5, first_kernel=7, kernel=3,
                  output_hidden=64, num_classes=None):
+        """Gated PixelCNN: a vertical and a horizontal stack of gated layers, no blind spot.
+
+        Args:
+            image_shape: (C, H, W) of the images.
+            levels: values per sub-pixel (256 for 8-bit images).
+            channels: p; each stack carries p maps, and a gate 2p.
+            layers: gated layers (the first reads the image with a mask-A horizontal kernel).
+            first_kernel: the first layer's kernel size (odd).
+            kernel: every later layer's kernel size (odd).
+            output_hidden: maps of the head's first 1x1 layer.
+            num_classes: with a number, a class embedding is added to every gate (``log_prob(x, y)``).
+        """
         super().__init__(image_shape, levels, num_classes)
         C = self.image_shape[0]
         self.likelihood = Categorical(self.levels)

@@ -150,7 +150,17 @@ def fit_palette(images, colours, seed=0, pixels=200_000, levels=256) -> torch.Te
 
 @register("igpt")
 class ImageGPT(AutoregressiveModel):
-    def __init__(self, image_shape, levels=256, width=32, layers=2, heads=2, palette=None):
+    def __init__(self, image_shape, levels=256, *, width=32, layers=2, heads=2, palette=None):
+        """A decoder-only transformer over the raster sequence of sub-pixels (or palette colours).
+
+        Args:
+            image_shape: (C, H, W) of the images.
+            levels: values per sub-pixel (256 for 8-bit images).
+            width: the model width d.
+            layers: transformer blocks.
+            heads: attention heads (width must be a multiple).
+            palette: None: every sub-pixel is a token; K: a k-means palette of K colours, one token per pixel.
+        """
         super().__init__(image_shape, levels)
         C, H, W = self.image_shape
         if width % heads:

@@ -87,7 +87,16 @@ class CachedSampler(Sampler):
 
 @register("pixelcnn")
 class PixelCNN(AutoregressiveModel):
-    def __init__(self, image_shape, levels=256, hidden=32, layers=5, output_hidden=64):
+    def __init__(self, image_shape, levels=256, *, hidden=32, layers=5, output_hidden=64):
+        """The PixelRNN paper's PixelCNN: a 7x7 mask-A convolution, residual blocks, a 1x1 head, a softmax.
+
+        Args:
+            image_shape: (C, H, W) of the images.
+            levels: values per sub-pixel (256 for 8-bit images).
+            hidden: h; the residual stream has 2h maps, each block's bottleneck h (the paper's Figure 5).
+            layers: residual blocks, each a 3x3 mask-B convolution between two 1x1 ones.
+            output_hidden: maps of the head's first 1x1 layer.
+        """
         super().__init__(image_shape, levels)
         C = self.image_shape[0]
         self.layers = layers

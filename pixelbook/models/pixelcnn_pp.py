@@ -80,9 +80,31 @@ class Step:
 
 @register("pixelcnn_pp")
 class PixelCNNpp(AutoregressiveModel):
-    def __init__(self, image_shape, levels=256, filters=16, resnets=2, mixtures=10, downsamples=2, dropout=0.0,
+    def __init__(self, image_shape, levels=256, *, filters=16, resnets=2, mixtures=10, downsamples=2, dropout=0.0,
                  likelihood="mixture", num_classes=None, shortcuts=True, condition_in=0, condition_channels=16,
                  condition_levels=None, condition_scale=1, embedding_blocks=2, embedding_down=(), embedding_up=()):
+        """PixelCNN++: two streams of shifted convolutions in a U-net of gated ResNet blocks, a discretized logistic
+        mixture.
+
+        Args:
+            image_shape: (C, H, W) of the images.
+            levels: values per sub-pixel (256 for 8-bit images).
+            filters: maps of every layer (the reference: 160).
+            resnets: gated blocks per resolution and pass (the reference: 5).
+            mixtures: logistic components per pixel (the reference: 10).
+            downsamples: stride-2 steps of the U-net (0: one resolution).
+            dropout: dropout rate inside the blocks (the reference: 0.5).
+            likelihood: "mixture" (the paper's) or "softmax" (the ablation: 256 values per sub-pixel).
+            num_classes: with a number, a class embedding conditions every block.
+            shortcuts: the up-pass maps feed the down pass (False: the paper's ablation, same depth).
+            condition_in: channels of a conditioning image (0: none), embedded by f_w (the auxiliary models).
+            condition_channels: maps of f_w's embedding.
+            condition_levels: values per sub-pixel of the conditioning image (default: ``levels``).
+            condition_scale: the image's size over the conditioning image's (2 for a pyramid level).
+            embedding_blocks: gated blocks of f_w.
+            embedding_down: the f_w blocks after which it halves the resolution.
+            embedding_up: the f_w blocks after which it doubles it.
+        """
         super().__init__(image_shape, levels, num_classes)
         C, H, W = self.image_shape
         e = condition_channels if condition_in else 0

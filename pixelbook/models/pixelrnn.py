@@ -234,7 +234,18 @@ class PixelRNN(AutoregressiveModel):
 
     Layer = None
 
-    def __init__(self, image_shape, levels=256, hidden=16, layers=2, output_hidden=32, condition_channels=0):
+    def __init__(self, image_shape, levels=256, *, hidden=16, layers=2, output_hidden=32, condition_channels=0):
+        """The shared skeleton of the Row LSTM and the Diagonal BiLSTM (Table 1 of the paper).
+
+        Args:
+            image_shape: (C, H, W) of the images.
+            levels: values per sub-pixel (256 for 8-bit images).
+            hidden: h; the residual stream has 2h maps, each LSTM gate h.
+            layers: recurrent layers, each with a residual connection.
+            output_hidden: maps of the head's first 1x1 layer.
+            condition_channels: maps of a conditioning map added to every input-to-state term (0: none; the multi-
+                scale model's fine stage).
+        """
         super().__init__(image_shape, levels)
         C = self.image_shape[0]
         self.hidden = hidden
@@ -336,7 +347,15 @@ class MultiScalePixelRNN(StagedModel):
     a lower bound on log p(x) = log sum_s p(s) p(x | s). Its bits/dim is therefore an upper bound,
     the same kind of bound as the auxiliary-variable PixelCNNs report (``staged``)."""
 
-    def __init__(self, image_shape, levels=256, hidden=16, layers=2, output_hidden=32, condition_channels=16):
+    def __init__(self, image_shape, levels=256, *, hidden=16, layers=2, output_hidden=32, condition_channels=16):
+        """A Diagonal BiLSTM on the half-size image, then one at full size conditioned on it.
+
+        Args:
+            image_shape: (C, H, W) of the images.
+            levels: values per sub-pixel (256 for 8-bit images).
+            hidden, layers, output_hidden: both stages' Diagonal BiLSTM knobs.
+            condition_channels: maps of the upsampled coarse image that condition the fine stage.
+        """
         super().__init__(image_shape, levels)
         C, H, W = self.image_shape
         size = dict(hidden=hidden, layers=layers, output_hidden=output_hidden)
