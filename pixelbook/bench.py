@@ -16,6 +16,7 @@ same way.
 import contextlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -457,7 +458,11 @@ def against(rev, labels, threads=1, rounds=2, seconds=8.0, progress=True) -> lis
     alternating ``rounds`` times, the median of each side kept. The same script, seed, batches
     and threads run both; only the ``pixelbook`` package differs."""
     sizes = train_sizes()
-    old = Path(tempfile.mkdtemp(prefix="pixelbook-baseline-"))
+    with tempfile.TemporaryDirectory(prefix="pixelbook-baseline-") as old:
+        return timed_against(rev, labels, sizes, Path(old), threads, rounds, seconds, progress)
+
+
+def timed_against(rev, labels, sizes, old, threads, rounds, seconds, progress) -> list[dict]:
     archive = subprocess.run(["git", "archive", rev, "pixelbook"], cwd=REPO, capture_output=True)
     if archive.returncode:
         raise InputError(f"bench train --against {rev}: not a revision of this checkout "
@@ -478,7 +483,7 @@ def against(rev, labels, threads=1, rounds=2, seconds=8.0, progress=True) -> lis
                     raise PixelbookError(f"bench train --against: the {side} code failed on {label}: "
                                          f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else '?'}")
                 measured[side].append(json.loads(done.stdout.strip().splitlines()[-1])["images_per_s"])
-        median = {side: sorted(v)[len(v) // 2] for side, v in measured.items()}
+        median = {side: statistics.median(v) for side, v in measured.items()}
         rows.append({"label": label, **spec, "threads": threads, "before_rev": rev, "before_images_per_s": measured["before"],
                      "after_images_per_s": measured["after"], "before": round(median["before"], 2),
                      "after": round(median["after"], 2), "ratio": round(median["after"] / median["before"], 2)})
