@@ -181,7 +181,8 @@ def verdict(claim: Claim, runs) -> dict:
     better, worse = sides["better"], sides["worse"]
     if not better or not worse:
         return {**row, "budget": claim.budget or "", "evidence": "no finished runs of " + " and ".join(
-            s.describe() for s, found in ((claim.better, better), (claim.worse, worse)) if not found) + " at this profile"}
+            s.describe() for s, found in ((claim.better, better), (claim.worse, worse)) if not found)
+            + (f" at the {claim.budget} budget yet" if claim.budget else " at this profile")}
     images = sorted({r.get("train_images") for r in better + worse})
     row["budget"] = " / ".join(f"{n:,}" for n in images if n) + " training images"
     row["seeds"] = f"{len(better)} / {len(worse)}"
