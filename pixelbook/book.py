@@ -70,7 +70,8 @@ def colab_url(slug: str) -> str:
 
 class Chapter:
     """A chapter's runs and figures. ``output_dir=None`` (a notebook opened by hand, nbval)
-    writes into a temporary folder, so only the runner touches ``results/``."""
+    writes into a temporary folder, so only the runner touches ``results/``; it reuses the
+    committed runs of its profile, read only."""
 
     def __init__(self, slug, profile="smoke", output_dir=None, retrain=False, **overrides):
         self.slug, self.profile, self.retrain = slug, resolve_profile(profile), retrain
@@ -81,19 +82,23 @@ class Chapter:
         self.out.mkdir(parents=True, exist_ok=True)
         self.runs, self.started = [], time.time()
         self.provenance = provenance(slug, self.profile)                 # the code that runs, not later code
-        self.previous = self._read_previous()
+        self.previous = self._read_previous(self.out)
+        # A notebook opened by hand (or by nbval) reuses the committed runs of its profile, read only
+        self.committed = None if output_dir else RESULTS / self.profile / slug
+        self.committed_runs = self._read_previous(self.committed) if self.committed else {}
 
     @property
     def entry(self) -> profiles.Profile:
         return profiles.get(self.slug, self.profile)
 
-    def _read_previous(self) -> dict:
-        """The runs this folder already holds: the last finished chapter's, and those a chapter
+    @staticmethod
+    def _read_previous(folder) -> dict:
+        """The runs ``folder`` already holds: the last finished chapter's, and those a chapter
         killed part-way through finished (``finished_runs.json``, committed as they land)."""
         previous = {}
         for name, read in (("metrics.json", lambda m: m["runs"]), (FINISHED_RUNS, lambda m: list(m.values()))):
             try:
-                previous.update({r.get("plan_hash"): r for r in read(json.loads((self.out / name).read_text()))})
+                previous.update({r.get("plan_hash"): r for r in read(json.loads((folder / name).read_text()))})
             except (OSError, ValueError, KeyError, AttributeError, TypeError):
                 pass
         return previous
@@ -105,18 +110,21 @@ class Chapter:
         return options, runs.plan(model_name, self.profile, **options), runs.run_name(model_name, label, seed)
 
     def train(self, model_name, label=None, dataset=None, progress=True, seed=None, train_options=None, **size):
-        """(evaluation model, run entry). Reuses, in order: this folder's committed weights for the
-        same plan, a finished run folder of the same plan, else trains. ``label`` and ``size``
+        """(evaluation model, run entry). Reuses, in order: this folder's weights for the same plan,
+        the committed ones of ``results/<profile>/<chapter>/`` (a notebook opened without an
+        output folder), a finished run folder of the same plan, else trains. ``label`` and ``size``
         make a variant (an ablation); ``dataset`` replaces the profile's; ``seed`` (default 0)
         names the files too; ``train_options`` gives TrainConfig fields of a variant's own (a second
         budget). A finished run lands in ``finished_runs.json`` with its weights at
         once, under a lock, so the run queue's workers can land theirs side by side."""
         options, record, name = self.plan(model_name, label, dataset, seed, train_options, **size)
         key = runs.plan_hash(record)
-        weights = self.out / f"{name}.safetensors"
-        if not self.retrain and key in self.previous and weights.is_file():
-            model, _ = load_model(weights)
-            run = self.previous[key]
+        found = [(folder / f"{name}.safetensors", runs_) for folder, runs_ in
+                 ((self.out, self.previous), (self.committed, self.committed_runs)) if folder is not None]
+        reusable = [(weights, runs_[key]) for weights, runs_ in found if key in runs_ and weights.is_file()]
+        if not self.retrain and reusable:
+            model, _ = load_model(reusable[0][0])
+            run = reusable[0][1]
         else:
             done = runs.train_and_evaluate(model_name, self.profile, progress=progress, retrain=self.retrain,
                                            resume=True, **options)            # a killed run continues
@@ -147,7 +155,7 @@ class Chapter:
             if (folder / f"{figure}.png").is_file():
                 write_atomic(self.out / f"{name}_{figure}.png", (folder / f"{figure}.png").read_bytes())
         with waiting_lock(self.out / ".finished.lock"):
-            self.previous = {**self._read_previous(), **self.previous, run["plan_hash"]: run}
+            self.previous = {**self._read_previous(self.out), **self.previous, run["plan_hash"]: run}
             write_json(self.out / FINISHED_RUNS, {k: r for k, r in self.previous.items() if k})
 
     def figure(self, fig, name):
