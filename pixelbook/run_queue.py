@@ -62,8 +62,8 @@ def chapter_for(chapter, profile, parameters=()):
     return book.Chapter(chapter, profile, book.RESULTS / profile / chapter, **overrides)
 
 
-def jobs(chapters, profile, parameters=(), include_finished=False) -> list[Job]:
-    """The runs still to train, longest estimate first (all of them with ``include_finished``)."""
+def jobs(chapters, profile, parameters=()) -> list[Job]:
+    """The runs still to train, longest estimate first."""
     profiles.check_profile(profile)
     measured = measured_rates()
     queue = []
@@ -71,7 +71,7 @@ def jobs(chapters, profile, parameters=(), include_finished=False) -> list[Job]:
         ch = chapter_for(chapter, profile, parameters)
         for index, spec in enumerate(profiles.chapter_runs(chapter, profile)):
             options, record, name = ch.plan(**profiles.spec_keywords(spec))
-            if not include_finished and landed(ch, record, name):
+            if landed(ch, record, name):
                 continue
             steps, batch = record["train"]["steps"], record["train"]["batch_size"]
             queue.append(Job(chapter, index, spec, name, runs.run_folder(record), steps,
@@ -121,8 +121,7 @@ def train_one(chapter, profile, index, parameters=(), progress=True):
 
 
 def describe(job) -> str:
-    seed = f" seed {job.spec['seed']}" if "seed" in job.spec else ""
-    return f"{job.chapter}/{job.name}{seed if 'seed' not in job.name else ''}"
+    return f"{job.chapter}/{job.name}"                                # the name holds the seed when one is set
 
 
 def progress_line(worker, job, started) -> str:
