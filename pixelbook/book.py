@@ -23,12 +23,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import plots, profiles, runs
+from . import claims, plots, profiles, runs
 from .checkpoint import load_model
 from .errors import InputError, PixelbookError, UnknownNameError, known
 from .provenance import provenance
 from .storage import REPO, waiting_lock, write_atomic, write_json
-from .results import complete, left_out_note, markdown_table, table_row
+from .results import complete, left_out_note, markdown_table, render, table_row
 
 BOOK = REPO / "book"
 RESULTS = Path(os.environ.get("PIXELBOOK_RESULTS") or REPO / "results")   # the tests point it elsewhere
@@ -146,6 +146,14 @@ class Chapter:
                                    f"it declares: {known(specs)}")
         return self.train(**profiles.spec_keywords(specs[name]), progress=progress)
 
+    def every_seed(self, name, progress=True) -> list[tuple]:
+        """[(evaluation model, run entry)] of the run called ``name`` at every seed this chapter
+        declares for it, the main run (seed 0, the plain name) first: the seeds a verdict needs."""
+        names = [runs.run_name(s["model"], s.get("label"), s.get("seed"))
+                 for s in profiles.chapter_runs(self.slug, self.profile)
+                 if runs.run_name(s["model"], s.get("label")) == name]
+        return [self.declared(n, progress) for n in names] or [self.declared(name, progress)]
+
     def land(self, run, name, folder):
         """Copy a finished run's weights and figures here and add it to ``finished_runs.json``
         (re-read under the folder's lock: other processes may have added theirs meanwhile)."""
@@ -170,6 +178,13 @@ class Chapter:
         info = {"chapter": self.slug, "profile": self.profile, **self.provenance}
         shown = [table_row(run, info) for run in self.runs if complete(run)]
         return Markdown(markdown_table(shown) + ("\n" + left_out_note(self.runs) if left_out_note(self.runs) else ""))
+
+    def ledger(self):
+        """The claims this chapter's runs test, each with its verdict computed from every finished
+        seed of them (``pixelbook.claims``; the results chapter shows the whole ledger)."""
+        from IPython.display import Markdown
+        rows = [claims.verdict(claim, self.runs) for claim in claims.of(self.slug) if not claim.untested]
+        return Markdown(render(rows, claims.CLAIM_COLUMNS) + "\n" + claims.RULE)
 
     def finish(self, extra: dict | None = None):
         """Write metrics.json: provenance, the chapter's wall-clock, every run, and ``extra``

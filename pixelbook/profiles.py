@@ -36,7 +36,8 @@ class Profile:
     samples: int = 16
     colour_dataset: str | None = None  # a chapter's second, RGB dataset (PixelCNN++)
     train_overrides: dict = field(default_factory=dict)   # model name -> TrainConfig fields of its own
-    seeds: tuple = (0,)               # the seeds a chapter trains each model with (the leaderboard: several)
+    seeds: tuple = (0,)               # the seeds a chapter trains each run with (a claim needs at least 2)
+    one_seed: tuple = ()              # (model, label) of runs trained at the first seed only: no claim compares them
     curve_every: int | None = None    # held-out bits/dim every N steps during training (the leaderboard's curves)
     curve_images: int = 1000          # that held-out set: the first N test images
     # A second budget of the same runs (the leaderboard's): a label and the TrainConfig fields it
@@ -49,6 +50,9 @@ class Profile:
                              curve_every=self.curve_every)
         return replace(config, **overrides)
 
+
+# The PixelCNN++ runs the chapter shows but no claim compares: trained at the first seed only.
+SHOWN_ONLY = (("pixelcnn_pp", "colour"), ("pixelcnn_pp", "single resolution"))
 
 ENTRIES = {
     # PixelCNN: 7x7 mask A, residual blocks of 3x3 mask B, 256-way softmax (van den Oord 2016).
@@ -95,10 +99,12 @@ ENTRIES = {
     # CIFAR-10 model (3.03 bpd); the chapter adds a class-conditional variant (num_classes=10,
     # labelled "given y"). The paper's ImageNet model has 20 layers of 384 maps.
     ("gated_pixelcnn", "smoke"): Profile(
-        dataset="digits", steps=150, batch_size=32, lr=3e-3, warmup=10, checkpoint_every=50,
+        dataset="digits", steps=150, batch_size=32, lr=3e-3, warmup=10, checkpoint_every=50, seeds=(0, 1),
+        curve_every=50, curve_images=100,
         models={"gated_pixelcnn": dict(channels=16, layers=4, output_hidden=32)}),
+    # cpu: 192,000 training images per run (about 32 min at one thread), two seeds of each run.
     ("gated_pixelcnn", "cpu"): Profile(
-        dataset="fashion_mnist", steps=2000, batch_size=32, lr=1e-3, warmup=100,
+        dataset="fashion_mnist", steps=6000, batch_size=32, lr=1e-3, warmup=100, seeds=(0, 1), curve_every=750,
         models={"gated_pixelcnn": dict(channels=32, layers=6, output_hidden=64)}),
     ("gated_pixelcnn", "gpu"): Profile(
         dataset="fashion_mnist", steps=1200, batch_size=64, lr=1e-3, warmup=100, ema=0.999, checkpoint_every=400,
@@ -110,11 +116,13 @@ ENTRIES = {
     # 10 mixtures, dropout 0.5, EMA 0.9995, about 5 days on 8 GPUs for CIFAR-10.
     ("pixelcnn_pp", "smoke"): Profile(
         dataset="digits", colour_dataset="colored_digits", steps=120, batch_size=32, lr=3e-3, warmup=10,
-        checkpoint_every=40, ema=0.99,
+        checkpoint_every=40, ema=0.99, seeds=(0, 1), one_seed=SHOWN_ONLY, curve_every=40, curve_images=100,
         models={"pixelcnn_pp": dict(filters=16, resnets=1, mixtures=5, downsamples=2)}),
+    # cpu: 96,000 training images per run (about 25 min at one thread); two seeds of the main run and
+    # of the ablations the claims compare, one of the colour and single-resolution runs.
     ("pixelcnn_pp", "cpu"): Profile(
-        dataset="fashion_mnist", colour_dataset="colored_fashion_mnist", steps=450, batch_size=32, lr=2e-3,
-        warmup=50, checkpoint_every=150, ema=0.995, eval_images=2000,
+        dataset="fashion_mnist", colour_dataset="colored_fashion_mnist", steps=3000, batch_size=32, lr=2e-3,
+        warmup=50, checkpoint_every=250, ema=0.995, seeds=(0, 1), one_seed=SHOWN_ONLY, curve_every=375,
         models={"pixelcnn_pp": dict(filters=24, resnets=1, mixtures=10, downsamples=2)}),
     ("pixelcnn_pp", "gpu"): Profile(
         dataset="fashion_mnist", colour_dataset="colored_fashion_mnist", steps=400, batch_size=128, lr=2e-3,
@@ -137,14 +145,18 @@ ENTRIES = {
     # resnets=r has r blocks in its up pass and r in its down pass, per stream.
     ("auxiliary", "smoke"): Profile(
         dataset="digits", colour_dataset="colored_digits", steps=80, batch_size=32, lr=3e-3, warmup=10,
-        checkpoint_every=40, ema=0.99,
+        checkpoint_every=40, ema=0.99, seeds=(0, 1), one_seed=(("pyramid_pixelcnn", None),), curve_every=40,
+        curve_images=100,
         models={"grayscale_pixelcnn": dict(filters=8, resnets=1, mixtures=3, downsamples=1, embedding=8,
                                            embedding_blocks=2, sketch_resnets=2, sketch_downsamples=0),
                 "pyramid_pixelcnn": dict(base=2, filters=8, resnets=1, mixtures=3, embedding=8,
                                          embedding_blocks=3, embedding_down=(1,), embedding_up=(2, 3))}),
+    # cpu: 64,000 training images per run (the Grayscale PixelCNN about 47 min at one thread); two
+    # seeds of the runs the claims compare (Grayscale; the two colour pyramids), one of the grey pyramid.
     ("auxiliary", "cpu"): Profile(
-        dataset="fashion_mnist32", colour_dataset="colored_fashion_mnist", steps=250, batch_size=32, lr=2e-3,
-        warmup=50, checkpoint_every=50, ema=0.995, eval_images=1000,
+        dataset="fashion_mnist32", colour_dataset="colored_fashion_mnist", steps=2000, batch_size=32, lr=2e-3,
+        warmup=50, checkpoint_every=250, ema=0.995, seeds=(0, 1), one_seed=(("pyramid_pixelcnn", None),),
+        curve_every=250,
         models={"grayscale_pixelcnn": dict(filters=24, resnets=1, mixtures=5, downsamples=2, embedding=16,
                                            embedding_blocks=6, embedding_down=(1, 2), embedding_up=(4, 5),
                                            sketch_filters=16, sketch_resnets=7, sketch_downsamples=0),
@@ -280,11 +292,11 @@ def ablations(entry) -> dict:
 
 
 def chapter_runs(chapter: str, profile: str) -> list[dict]:
-    """Every run a chapter trains at ``profile``, in its order, as ``Chapter.train`` keyword
+    """Every run a chapter trains at ``profile``, each followed by its other seeds, as ``Chapter.train`` keyword
     arguments (model; label, dataset, seed, size knobs and train options where it sets them): the
     one list of a chapter's runs. The notebook asks for them by name (``Chapter.declared``), and
     the run queue and ``device-run`` train them ahead of it. ``tests/test_results.py`` checks the
-    list against the runs each chapter's committed smoke results hold, in order."""
+    list against the runs each chapter's committed smoke results hold."""
     if (chapter, profile) not in ENTRIES:
         return []
     entry = get(chapter, profile)
@@ -307,7 +319,10 @@ def chapter_runs(chapter: str, profile: str) -> list[dict]:
     main = [dict(model=name) for name in entry.models]
     if chapter == "auxiliary":                                         # the Grayscale model reads colour
         main = [dict(model="grayscale_pixelcnn", dataset=colour), dict(model="pyramid_pixelcnn")]
-    return main + extra.get(chapter, list)()
+    # Each run at every seed (those in ``one_seed`` at the first only); seed 0 keeps the plain name
+    # (``gated_pixelcnn``), a replicate has its seed in it (``gated_pixelcnn-seed-1``).
+    return [{**spec, **({"seed": seed} if seed else {})} for spec in main + extra.get(chapter, list)()
+            for i, seed in enumerate(entry.seeds) if i == 0 or (spec["model"], spec.get("label")) not in entry.one_seed]
 
 
 def spec_keywords(spec) -> dict:

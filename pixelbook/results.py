@@ -160,7 +160,9 @@ def format_bpd(row) -> str:
 def format_model(row) -> str:
     if row.get("chapter") == "leaderboard":                            # one family, several seeds and budgets
         return f"{row['model']} (leaderboard, {row['label'] + ', ' if row.get('label') else ''}seed {row.get('seed', 0)})"
-    return row["model"] + (f" ({row['label']})" if row.get("label") else "")
+    named = [row["label"]] if row.get("label") else []
+    named += [f"seed {row['seed']}"] if row.get("seed") else []        # a replicate; seed 0 is the main run
+    return row["model"] + (f" ({', '.join(named)})" if named else "")
 
 
 def format_paper(row) -> str:
@@ -222,6 +224,7 @@ ONLY_CSV = ("csv",)
 BPD_COLUMNS = [
     Column("model", format_model, raw=lambda r: r["model"]),
     Column("variant", lambda r: r.get("label") or "", forms=ONLY_CSV),
+    Column("seed", lambda r: r.get("seed", 0), forms=ONLY_CSV),
     Column("conditional", lambda r: bool(r.get("conditional")), forms=ONLY_CSV),
     Column("dataset", lambda r: r["dataset"]),
     Column("profile", lambda r: r["profile"], forms=ONLY_CSV),

@@ -201,7 +201,7 @@ def test_tables_keep_papers_apart_and_mark_bounds(tmp_path):
             "| 3.14 (cifar10) [vandenoord2016pixelrnn] |") in md
     assert "| ≤ 2.500 | first 1,000 |" in md and "| 2.200 | 297 |" in md         # the whole digits split
     csv = (tmp_path / "tables" / "bpd.csv").read_text().splitlines()
-    assert csv[0].startswith("model,variant,conditional,dataset,profile,test_bpd,bound,eval_images,test_images")
+    assert csv[0].startswith("model,variant,seed,conditional,dataset,profile,test_bpd,bound,eval_images,test_images")
     palette_row = next(line for line in csv if line.startswith("igpt,"))
     assert csv[0].endswith(",palette_bits_per_subpixel")
     assert palette_row.startswith("igpt,palette 16,False,colored_fashion_mnist,cpu,,palette,2000,"
