@@ -109,6 +109,8 @@ def parser() -> argparse.ArgumentParser:
                                                         "longest first, then execute the chapters (the run queue)")
     r.add_argument("--only", type=int, metavar="K", help="train run K of the chapter's queue and land it; execute nothing")
     r.add_argument("--list", action="store_true", help="print the queue: one worker command per run not yet landed")
+    r.add_argument("--plan", action="store_true", help="print every run of the chapters with its estimated time at "
+                                                       "one thread and, once landed, the CPU time it took")
     r.add_argument("--profile", default="smoke")
     r.add_argument("-p", "--parameter", action="append", default=[], metavar="KEY=VALUE",
                    help="override a parameter of the chapter's parameters cell (repeatable)")
@@ -159,7 +161,7 @@ def cmd_run(args):
     chapters = book.chapters() if args.chapter == ["all"] else args.chapter
     for slug in chapters:
         book.check_chapter(slug)
-    if args.only is not None or args.list or args.workers:
+    if args.only is not None or args.list or args.plan or args.workers:
         if args.only is not None:
             if len(chapters) != 1:
                 raise PixelbookError("--only K trains one run of one chapter: name one chapter")
@@ -170,6 +172,8 @@ def cmd_run(args):
                   f" seed {run['seed']}, {run['test_bpd']:.4f} on {run['eval_images']:,} test images")
         elif args.list:
             print("\n".join(run_queue.listing(chapters, args.profile, args.threads or 1, args.parameter)))
+        elif args.plan:
+            print(run_queue.plan(chapters, args.profile, args.parameter), end="")
         else:
             run_queue.run_queue(chapters, args.profile, args.workers, args.threads or 1, args.parameter, not args.quiet)
         return

@@ -13,9 +13,10 @@ the runs in flight. Once every run has landed, the chapters execute and reuse th
 them on many machines (README, "Running long jobs").
 
 The estimate of a run's seconds is its training images over the images/s that ``bench train``
-measured for the same family on this kind of machine (``results/bench/train.json``), scaled by
-the two models' FLOPs per image; without a measurement, its FLOPs at a nominal rate. Only the
-order depends on it.
+measured at one thread for the same family on this kind of machine (``results/bench/train.json``),
+at the size nearest the run's, scaled by the two models' FLOPs per image; without a
+measurement, its FLOPs at a nominal rate. Only the order (and
+``--plan``'s estimates) depend on it.
 """
 
 import json
@@ -45,7 +46,9 @@ class Job:
     name: str
     folder: Path                  # the run folder it trains in
     steps: int
+    images: int                   # training images: steps x batch
     estimate_s: float
+    landed: dict | None = None    # the finished run's entry, once it has landed
 
     def command(self, profile, threads, parameters=()) -> list[str]:
         """The worker's command line (what ``--list`` prints)."""
@@ -62,8 +65,8 @@ def chapter_for(chapter, profile, parameters=()):
     return book.Chapter(chapter, profile, book.RESULTS / profile / chapter, **overrides)
 
 
-def jobs(chapters, profile, parameters=()) -> list[Job]:
-    """The runs still to train, longest estimate first."""
+def jobs(chapters, profile, parameters=(), include_landed=False) -> list[Job]:
+    """The runs still to train (with ``include_landed``, every run), longest estimate first."""
     profiles.check_profile(profile)
     measured = measured_rates()
     queue = []
@@ -71,11 +74,11 @@ def jobs(chapters, profile, parameters=()) -> list[Job]:
         ch = chapter_for(chapter, profile, parameters)
         for index, spec in enumerate(profiles.chapter_runs(chapter, profile)):
             options, record, name = ch.plan(**profiles.spec_keywords(spec))
-            if landed(ch, record, name):
+            if landed(ch, record, name) and not include_landed:
                 continue
             steps, batch = record["train"]["steps"], record["train"]["batch_size"]
-            queue.append(Job(chapter, index, spec, name, runs.run_folder(record), steps,
-                             estimate_seconds(record, steps * batch, measured)))
+            queue.append(Job(chapter, index, spec, name, runs.run_folder(record), steps, steps * batch,
+                             estimate_seconds(record, steps * batch, measured), ch.previous.get(runs.plan_hash(record))))
     return sorted(queue, key=lambda j: -j.estimate_s)
 
 
@@ -84,27 +87,31 @@ def landed(ch, record, name) -> bool:
 
 
 def measured_rates() -> dict:
-    """{family: (images/s, FLOPs per image)} at one thread from ``results/bench/train.json``: the
-    leaderboard-size row where there is one, else the chapter's."""
+    """{family: [(size knobs, images/s, FLOPs per image)]}: every size ``bench train`` measured at
+    one thread (``results/bench/train.json``)."""
     try:
         rows = json.loads((REPO / "results" / "bench" / "train.json").read_text())["rows"]
     except (OSError, ValueError, KeyError):
         return {}
     rates = {}
     for r in rows:
-        if r.get("threads") == 1 and "images_per_s" in r and (r["family"] not in rates or r["size"] == "leaderboard"):
-            rates[r["family"]] = (r["images_per_s"], r["flops_per_image"])
+        if r.get("threads") == 1 and "images_per_s" in r:
+            rates.setdefault(r["family"], []).append((r.get("knobs", {}), r["images_per_s"], r["flops_per_image"]))
     return rates
 
 
 def estimate_seconds(record, images, measured) -> float:
+    """The images over the rate measured at the size nearest the run's (most knobs in common: an
+    ablation is timed by its chapter's size), scaled by the two models' FLOPs per image (1 at the
+    same size); without a measurement of its family, its FLOPs at a nominal rate."""
     shape, levels = data.shape_and_levels(record["dataset"])
     model = models.create(record["model"], shape, record["levels"] or levels, **record["size"])
     x = torch.zeros(2, *shape, dtype=torch.long)
     y = torch.zeros(2, dtype=torch.long) if model.num_classes else None
     flops = bench.step_flops(model, x, y) / 2
     if record["model"] in measured:
-        rate, their_flops = measured[record["model"]]
+        common = lambda knobs: sum(record["size"].get(k) == v for k, v in knobs.items())
+        _, rate, their_flops = max(measured[record["model"]], key=lambda m: common(m[0]))
         return images / rate * flops / their_flops
     return images * flops / (NOMINAL_GFLOP_S * 1e9)
 
@@ -183,6 +190,24 @@ def run_queue(chapters, profile, workers=1, threads=1, parameters=(), progress=T
         if progress:
             print(f"wrote {executed.parent}", flush=True)
     return done
+
+
+def plan(chapters, profile, parameters=()) -> str:
+    """``--plan``: every run of the chapters (landed or not) with its training images, its
+    estimated time at one thread and, once landed, what it took (wall-clock x threads), as a
+    markdown table with the totals under it."""
+    planned = jobs(chapters, profile, parameters, include_landed=True)
+    rows = []
+    for job in planned:
+        run, threads = job.landed, (job.landed or {}).get("threads") or 1
+        status = (f"landed: {run['wallclock_s'] * threads / 60:.0f} CPU-min ({threads} thread{'s' * (threads > 1)}), "
+                  f"{run['test_bpd']:.4f} bits/dim" if run else "to train")
+        rows.append(f"| {describe(job)} | {job.images:,} | {job.estimate_s / 60:.0f} | {status} |")
+    done = [j.landed for j in planned if j.landed]
+    spent = sum(r["wallclock_s"] * (r.get("threads") or 1) for r in done)
+    return ("| run | training images | estimate at one thread (min) | status |\n|---|---|---|---|\n" + "\n".join(rows)
+            + f"\n\n{len(planned)} runs, estimated {sum(j.estimate_s for j in planned) / 3600:.1f} CPU-hours at one "
+              f"thread; {len(done)} landed ({spent / 3600:.1f} CPU-hours spent), {len(planned) - len(done)} to train.\n")
 
 
 def listing(chapters, profile, threads=1, parameters=()) -> list[str]:

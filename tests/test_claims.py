@@ -82,3 +82,26 @@ def test_the_tables_write_the_ledger(tmp_path):
     assert len(written["smoke"]) == len(claims.CLAIMS) and (tmp_path / "claims-smoke.tex").is_file()
     assert csv.splitlines()[0] == "claim,paper,section,evidence,seeds_per_side,budget,curves_flat,verdict"
     assert md.count("\n| ") == len(claims.CLAIMS) + 1
+
+
+@pytest.mark.parametrize("profile", ["smoke", "cpu"])
+def test_every_run_a_claim_compares_is_declared_at_two_seeds_or_more(profile):
+    """A verdict needs 2 seeds a side: ``profiles.chapter_runs`` declares each side of every
+    tested claim at least twice (``Profile.seeds``; ``one_seed`` only for runs no claim compares)."""
+    from pixelbook import profiles
+    for claim in claims.CLAIMS:
+        if claim.untested or claim.budget and claim.budget != (profiles.get(claim.chapter, profile).second_budget
+                                                              or (None,))[0]:
+            continue                                                   # smoke's second budget is another
+        for side in (claim.better, claim.worse):
+            label = side.label if side.label is not None else claim.budget
+            seeds = [spec.get("seed", 0) for spec in profiles.chapter_runs(claim.chapter, profile)
+                     if spec["model"] == side.model and spec.get("label") == label]
+            assert len(set(seeds)) >= 2, (claim.claim, side, profile)
+
+
+def test_one_seed_names_only_runs_the_chapter_declares():
+    from pixelbook import profiles
+    for (chapter, profile), entry in profiles.ENTRIES.items():
+        declared = {(spec["model"], spec.get("label")) for spec in profiles.chapter_runs(chapter, profile)}
+        assert set(entry.one_seed) <= declared, (chapter, profile)

@@ -13,7 +13,7 @@ import time
 from pixelbook import book, profiles, run_queue
 from pixelbook.storage import REPO
 
-CHAPTER = "gated_pixelcnn"                    # two runs of 150 steps at smoke, a checkpoint every 50
+CHAPTER = "gated_pixelcnn"                    # two runs at two seeds, 150 steps at smoke, a checkpoint every 50
 
 
 def queue(tmp_path, *extra):
@@ -64,4 +64,18 @@ def test_the_list_prints_one_worker_command_per_run(tmp_path, monkeypatch, capsy
     assert len(lines) == len(profiles.chapter_runs(CHAPTER, "smoke"))
     assert all(line.startswith(f"python -m pixelbook run {CHAPTER} --profile smoke --only ") and
                line.endswith("--threads 1") for line in lines)
-    assert sorted(int(line.split("--only ")[1].split()[0]) for line in lines) == [0, 1]
+    assert sorted(int(line.split("--only ")[1].split()[0]) for line in lines) == [0, 1, 2, 3]
+
+
+def test_the_plan_lists_every_run_with_its_estimate_and_what_the_landed_ones_took():
+    """``--plan`` reads the committed smoke results: every run of the chapter is landed there, each
+    with its CPU time; the totals count them."""
+    text = run_queue.plan([CHAPTER], "smoke")
+    planned = profiles.chapter_runs(CHAPTER, "smoke")
+    rows = [line for line in text.splitlines() if line.startswith(f"| {CHAPTER}/")]
+    assert len(rows) == len(planned)
+    assert {row.split(" | ")[0][2:] for row in rows} == {f"{CHAPTER}/gated_pixelcnn", f"{CHAPTER}/gated_pixelcnn-seed-1",
+                                                        f"{CHAPTER}/gated_pixelcnn-given-y",
+                                                        f"{CHAPTER}/gated_pixelcnn-given-y-seed-1"}
+    assert all("landed: " in row and "bits/dim" in row for row in rows)
+    assert f"{len(planned)} runs, estimated " in text and f"{len(planned)} landed (" in text and "0 to train" in text
