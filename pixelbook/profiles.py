@@ -145,7 +145,7 @@ ENTRIES = {
     # resnets=r has r blocks in its up pass and r in its down pass, per stream.
     ("auxiliary", "smoke"): Profile(
         dataset="digits", colour_dataset="colored_digits", steps=80, batch_size=32, lr=3e-3, warmup=10,
-        checkpoint_every=40, ema=0.99, seeds=(0, 1), one_seed=(("pyramid_pixelcnn", None),), curve_every=40,
+        checkpoint_every=40, ema=0.99, seeds=(0, 1), one_seed=(("pyramid_pixelcnn", None),), curve_every=20,
         curve_images=100,
         models={"grayscale_pixelcnn": dict(filters=8, resnets=1, mixtures=3, downsamples=1, embedding=8,
                                            embedding_blocks=2, sketch_resnets=2, sketch_downsamples=0),
