@@ -212,6 +212,13 @@ def paper_field(key):
     return lambda r: (r.get("paper") or {}).get(key, "")
 
 
+def curve_note(row) -> str:
+    """'-0.012, flat' / '-0.035, improving': the held-out bits/dim the last quarter of training
+    gained (:func:`curve_end`), and whether that meets the flattening rule; '—' without a curve."""
+    end = curve_end(row)
+    return "—" if end is None else f"{-end['gain']:+.3f}, {'flat' if end['flat'] else 'improving'}"
+
+
 def wall_clock(row) -> str:
     return f"{row['wallclock_s'] / 60:.1f} min" if row.get("wallclock_s") is not None else "—"
 
@@ -237,6 +244,8 @@ BPD_COLUMNS = [
     Column("parameters", lambda r: f"{r['params']:,}" if r.get("params") is not None else "—", csv="params",
            raw=lambda r: r.get("params", ""), align="r"),
     Column("wall-clock", wall_clock, csv="wallclock_s", raw=lambda r: r.get("wallclock_s", ""), align="r"),
+    Column("last quarter", curve_note, csv="last_quarter_gain_bpd",
+           raw=lambda r: f"{curve_end(r)['gain']:.4f}" if curve_end(r) else "", align="r"),
     Column("device", lambda r: compact_device(r.get("device")), raw=lambda r: r.get("device", "")),
     Column("commit", lambda r: str(r.get("commit", "?"))[:7], raw=lambda r: r.get("commit", "")),
     Column("paper (its own dataset)", format_paper, tex=cited_paper, tex_header="paper", forms=("md", "tex")),
@@ -305,7 +314,9 @@ def write_tables(results_dir=None) -> list[dict]:
                  "`log_prob` on each dataset's real test split, on the images the test-images column "
                  "names (\"first 2,000\" is a subset); \"≤\" marks an upper bound. The last column is "
                  "the paper's number for the nearest model, on the paper's own dataset: context, not a "
-                 "comparison.\n\n" + markdown_tables(rows))
+                 "comparison. \"Last quarter\" is what the last quarter of training changed the held-out "
+                 f"bits/dim by, and whether the run met the rule for a flat curve (a gain under {FLAT_BPD}); "
+                 "\"—\" marks a run trained without a held-out curve.\n\n" + markdown_tables(rows))
     write_atomic(tables / "bpd.csv", csv_table(rows))
     write_atomic(tables / "bpd.tex", latex_table(rows))
     write_leaderboard(results_dir)

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from pixelbook import book, results
-from pixelbook.errors import InputError, PixelbookError
+from pixelbook.errors import InputError, PixelbookError, UnknownNameError
 
 REPO = Path(__file__).resolve().parent.parent
 CHAPTERS = book.chapters()
@@ -209,3 +209,15 @@ def test_tables_keep_papers_apart_and_mark_bounds(tmp_path):
     tex = (tmp_path / "tables" / "bpd.tex").read_text()
     assert "0.777" not in tex
     assert r"\cite{vandenoord2016pixelrnn}" in tex and r"$\leq$ 2.500" in tex and r"fashion\_mnist" in tex
+
+
+def test_every_seed_gives_the_main_run_first_then_its_replicates():
+    """A notebook opened without an output folder reuses the committed smoke runs: every seed of a
+    declared run, seed 0 (the plain name) first; an undeclared name is one clear error."""
+    ch = book.Chapter("gated_pixelcnn", "smoke")
+    found = ch.every_seed("gated_pixelcnn-given-y", progress=False)
+    assert [r["seed"] for _, r in found] == [0, 1] and all(r["label"] == "given y" for _, r in found)
+    assert len(ch.runs) == 2                                          # reused, not trained
+    with pytest.raises(UnknownNameError, match="declares no run 'gated_pixelcnn-typo'"):
+        ch.every_seed("gated_pixelcnn-typo")
+    assert "| A class label does not lower" in ch.ledger().data        # its claim, verdict from both seeds

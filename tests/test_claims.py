@@ -58,6 +58,9 @@ def test_a_curve_is_flat_when_its_last_quarter_gains_little():
     assert results.curve_end(still)["gain"] == pytest.approx(0.1) and results.curve_end({"curve": []}) is None
     runs = [run("a", 3.0, s, **flat) for s in (0, 1)] + [run("b", 3.5, s, **still) for s in (0, 1)]
     assert claims.verdict(CLAIM, runs)["flat"] == "no (2 still improving)"
+    assert [results.curve_note(r) for r in (still, flat, {})] == ["-0.100, improving", "-0.010, flat", "—"]
+    assert results.format_model(run("a", 3.0, 1, label="softmax")) == "a (softmax, seed 1)"
+    assert results.format_model(run("a", 3.0, 0)) == "a"                 # seed 0: the chapter's main run
 
 
 def test_every_claim_names_a_known_paper_and_chapter_and_says_why_when_untested():
