@@ -3,7 +3,11 @@
 One entry per (chapter, profile):
 
 - ``smoke``: seconds per chapter on 2 CPU cores, bundled data only. CI and nbval run this.
-- ``cpu``: about 10-20 minutes per chapter on 2 cores, on Fashion-MNIST.
+- ``cpu``: Fashion-MNIST. The runs behind a claim train at two seeds and long enough to test it
+  (the leaderboard's second budget, and the gated, PixelCNN++ and auxiliary chapters: hours in
+  all, each run under 2.5 h at one thread; ``python -m pixelbook run CHAPTER --profile cpu
+  --plan`` lists them with their estimates). Train them with the run queue (``--workers 2``); the
+  other chapters take 10-20 minutes each on 2 cores.
 - ``gpu``: every chapter's runs together fit one device call: about 5 minutes of training on one
   H200 (``python -m pixelbook device-run --estimate`` shows the estimate per run), under 20
   minutes per chapter on a Colab T4. Their weights must come back in one bundle, 64 MiB in all:

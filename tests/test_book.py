@@ -197,14 +197,14 @@ def test_tables_keep_papers_apart_and_mark_bounds(tmp_path):
     cpu_part = md[: md.index("## `smoke` profile")]
     bpd_table, palette_table = cpu_part.split("palette-space bits per sub-pixel (not a bpd)")
     assert "0.777" not in bpd_table and "| igpt (palette 16) | colored_fashion_mnist | 0.777 | first 2,000 |" in palette_table
-    assert ("| pixelcnn | fashion_mnist | 3.012 | 10,000 | 80,000 | 118,080 | 15.0 min | 2 CPU threads | 0123456 "
+    assert ("| pixelcnn | fashion_mnist | 3.012 | 10,000 | 80,000 | 118,080 | 15.0 min | — | 2 CPU threads | 0123456 "
             "| 3.14 (cifar10) [vandenoord2016pixelrnn] |") in md
     assert "| ≤ 2.500 | first 1,000 |" in md and "| 2.200 | 297 |" in md         # the whole digits split
     csv = (tmp_path / "tables" / "bpd.csv").read_text().splitlines()
     assert csv[0].startswith("model,variant,seed,conditional,dataset,profile,test_bpd,bound,eval_images,test_images")
     palette_row = next(line for line in csv if line.startswith("igpt,"))
     assert csv[0].endswith(",palette_bits_per_subpixel")
-    assert palette_row.startswith("igpt,palette 16,False,colored_fashion_mnist,cpu,,palette,2000,"
+    assert palette_row.startswith("igpt,palette 16,0,False,colored_fashion_mnist,cpu,,palette,2000,"
                                   "\"first 2,000\"") and palette_row.endswith(",0.77700")
     tex = (tmp_path / "tables" / "bpd.tex").read_text()
     assert "0.777" not in tex
