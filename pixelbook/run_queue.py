@@ -31,6 +31,7 @@ import torch
 
 from . import bench, book, data, models, profiles, runs
 from .errors import InputError, PixelbookError
+from .results import Column, cpu_seconds, render
 from .storage import REPO, runs_root
 from .train import checkpoints
 
@@ -74,11 +75,12 @@ def jobs(chapters, profile, parameters=(), include_landed=False) -> list[Job]:
         ch = chapter_for(chapter, profile, parameters)
         for index, spec in enumerate(profiles.chapter_runs(chapter, profile)):
             options, record, name = ch.plan(**profiles.spec_keywords(spec))
-            if landed(ch, record, name) and not include_landed:
+            finished = ch.previous[runs.plan_hash(record)] if landed(ch, record, name) else None
+            if finished and not include_landed:
                 continue
             steps, batch = record["train"]["steps"], record["train"]["batch_size"]
             queue.append(Job(chapter, index, spec, name, runs.run_folder(record), steps, steps * batch,
-                             estimate_seconds(record, steps * batch, measured), ch.previous.get(runs.plan_hash(record))))
+                             estimate_seconds(record, steps * batch, measured), finished))
     return sorted(queue, key=lambda j: -j.estimate_s)
 
 
@@ -197,17 +199,16 @@ def plan(chapters, profile, parameters=()) -> str:
     estimated time at one thread and, once landed, what it took (wall-clock x threads), as a
     markdown table with the totals under it."""
     planned = jobs(chapters, profile, parameters, include_landed=True)
-    rows = []
-    for job in planned:
-        run, threads = job.landed, (job.landed or {}).get("threads") or 1
-        status = (f"landed: {run['wallclock_s'] * threads / 60:.0f} CPU-min ({threads} thread{'s' * (threads > 1)}), "
-                  f"{run['test_bpd']:.4f} bits/dim" if run else "to train")
-        rows.append(f"| {describe(job)} | {job.images:,} | {job.estimate_s / 60:.0f} | {status} |")
+    threads = lambda run: run.get("threads") or 1
+    status = lambda job: (f"landed: {cpu_seconds(job.landed) / 60:.0f} CPU-min ({threads(job.landed)} thread"
+                          f"{'s' * (threads(job.landed) > 1)}), {job.landed['test_bpd']:.4f} bits/dim"
+                          if job.landed else "to train")
+    columns = [Column("run", describe), Column("training images", lambda j: f"{j.images:,}"),
+               Column("estimate at one thread (min)", lambda j: f"{j.estimate_s / 60:.0f}"), Column("status", status)]
     done = [j.landed for j in planned if j.landed]
-    spent = sum(r["wallclock_s"] * (r.get("threads") or 1) for r in done)
-    return ("| run | training images | estimate at one thread (min) | status |\n|---|---|---|---|\n" + "\n".join(rows)
-            + f"\n\n{len(planned)} runs, estimated {sum(j.estimate_s for j in planned) / 3600:.1f} CPU-hours at one "
-              f"thread; {len(done)} landed ({spent / 3600:.1f} CPU-hours spent), {len(planned) - len(done)} to train.\n")
+    return (render(planned, columns) + f"\n{len(planned)} runs, estimated {sum(j.estimate_s for j in planned) / 3600:.1f} "
+            f"CPU-hours at one thread; {len(done)} landed ({sum(map(cpu_seconds, done)) / 3600:.1f} CPU-hours spent), "
+            f"{len(planned) - len(done)} to train.\n")
 
 
 def listing(chapters, profile, threads=1, parameters=()) -> list[str]:
