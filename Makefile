@@ -35,8 +35,10 @@ check-html: venv
 	PIXELBOOK_CHECK_HTML=1 $(PY) -m pytest -q tests/test_html.py
 
 # The whole suite: unit and contract tests, then nbval over every chapter at the smoke profile.
+# One pytest-xdist worker per core, one torch thread each (tests/conftest.py); a file's tests (a
+# notebook's cells, a module's fixtures) stay on one worker.
 test: venv
-	$(PY) -m pytest -q --nbval-lax tests book
+	$(PY) -m pytest -q -n auto --dist loadfile --nbval-lax tests book
 
 # Re-pair book/*.ipynb with their MyST sources after editing a chapter.
 sync: venv
