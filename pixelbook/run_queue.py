@@ -133,11 +133,21 @@ def describe(job) -> str:
     return f"{job.chapter}/{job.name}"                                # the name holds the seed when one is set
 
 
-def progress_line(worker, job, started) -> str:
+def checkpoint_step(job) -> int:
     found = checkpoints(job.folder)
-    step = int(found[-1].name[5:]) if found else 0
+    return int(found[-1].name[5:]) if found else 0
+
+
+def progress_line(worker, job, started, first_step=0) -> str:
+    """Where a worker is: its last checkpoint, and once it has saved one since it started
+    (``first_step`` is where it resumed), the time left at the pace it has kept: the estimate is
+    one thread alone on the bench's machine, which another machine, or two workers sharing its
+    cores, can miss by a factor of two."""
+    step, elapsed = checkpoint_step(job), time.monotonic() - started
+    pace = (f", about {(job.steps - step) * elapsed / (step - first_step) / 60:.0f} min to go at this pace"
+            if step > first_step else "")
     return (f"worker {worker}: {describe(job)}, step {step:,} of {job.steps:,} (last checkpoint), "
-            f"{(time.monotonic() - started) / 60:.0f} min, estimated {job.estimate_s / 60:.0f} min")
+            f"{elapsed / 60:.0f} min{pace} (estimated {job.estimate_s / 60:.0f} min in all)")
 
 
 def run_queue(chapters, profile, workers=1, threads=1, parameters=(), progress=True, poll_s=POLL_S) -> list[Job]:
@@ -160,12 +170,12 @@ def run_queue(chapters, profile, workers=1, threads=1, parameters=(), progress=T
                 env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PIXELBOOK_PROGRESS": "0"}
                 process = subprocess.Popen(job.command(profile, threads, parameters) + ["--quiet"], stdout=log,
                                            stderr=subprocess.STDOUT, env=env, cwd=REPO)
-                active[process.pid] = (free, job, process, log, time.monotonic())
+                active[process.pid] = (free, job, process, log, time.monotonic(), checkpoint_step(job))
                 if progress:
                     print(f"worker {free}: started {describe(job)} ({job.steps:,} steps, estimated "
                           f"{job.estimate_s / 60:.0f} min)", flush=True)
             time.sleep(min(1.0, poll_s))
-            for pid, (worker, job, process, log, started) in list(active.items()):
+            for pid, (worker, job, process, log, started, _) in list(active.items()):
                 if process.poll() is None:
                     continue
                 log.close()
@@ -179,11 +189,11 @@ def run_queue(chapters, profile, workers=1, threads=1, parameters=(), progress=T
                     print(f"worker {worker}: landed {describe(job)} in {(time.monotonic() - started) / 60:.1f} min "
                           f"({len(done)} done, {len(queue) + len(active)} to go)", flush=True)
             if progress and active and time.monotonic() - last >= poll_s:
-                for worker, job, _, _, started in sorted(active.values(), key=lambda a: a[0]):
-                    print(progress_line(worker, job, started), flush=True)
+                for worker, job, _, _, started, first_step in sorted(active.values(), key=lambda a: a[0]):
+                    print(progress_line(worker, job, started, first_step), flush=True)
                 last = time.monotonic()
     finally:
-        for _, job, process, log, _ in active.values():                # interrupted: stop the workers
+        for _, job, process, log, *_ in active.values():                # interrupted: stop the workers
             process.terminate()
             process.wait()
             log.close()

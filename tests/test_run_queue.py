@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 from pixelbook import book, profiles, run_queue
 from pixelbook.storage import REPO
@@ -79,3 +80,15 @@ def test_the_plan_lists_every_run_with_its_estimate_and_what_the_landed_ones_too
                                                         f"{CHAPTER}/gated_pixelcnn-given-y-seed-1"}
     assert all("landed: " in row and "bits/dim" in row for row in rows)
     assert f"{len(planned)} runs, estimated " in text and f"{len(planned)} landed (" in text and "0 to train" in text
+
+
+def test_a_workers_line_projects_the_time_left_from_its_own_pace(tmp_path):
+    """250 steps in the 10 minutes since the worker resumed at step 250: 500 steps to go take 20."""
+    job = SimpleNamespace(chapter="auxiliary", name="grayscale_pixelcnn", folder=tmp_path, steps=1000, estimate_s=600)
+    (tmp_path / "checkpoints" / "step-0000250").mkdir(parents=True)
+    assert run_queue.progress_line(1, job, time.monotonic() - 300, first_step=250).endswith(
+        "step 250 of 1,000 (last checkpoint), 5 min (estimated 10 min in all)")      # no checkpoint since it resumed
+    (tmp_path / "checkpoints" / "step-0000500").mkdir()
+    assert run_queue.progress_line(1, job, time.monotonic() - 600, first_step=250) == (
+        "worker 1: auxiliary/grayscale_pixelcnn, step 500 of 1,000 (last checkpoint), 10 min, "
+        "about 20 min to go at this pace (estimated 10 min in all)")
