@@ -28,7 +28,7 @@ from .checkpoint import load_model
 from .errors import InputError, PixelbookError, UnknownNameError, known
 from .provenance import provenance
 from .storage import REPO, waiting_lock, write_atomic, write_json
-from .results import complete, left_out_note, markdown_table, render, table_row
+from .results import FINISHED_RUNS, complete, left_out_note, markdown_table, recorded_runs, render, table_row
 
 BOOK = REPO / "book"
 RESULTS = Path(os.environ.get("PIXELBOOK_RESULTS") or REPO / "results")   # the tests point it elsewhere
@@ -39,7 +39,6 @@ BRANCH = "main"
 CHAPTERS = ["foundations", "pixelcnn", "pixelrnn", "gated_pixelcnn", "pixelcnn_pp", "fast_sampling",
             "auxiliary", "imagegpt", "leaderboard", "results"]
 WEIGHTS_LIMIT = 16 * 2**20                   # committed beside the results when at most this big
-FINISHED_RUNS = "finished_runs.json"         # the runs of a chapter still running (or killed), as they land
 
 
 def chapters() -> list[str]:
@@ -95,13 +94,10 @@ class Chapter:
     def _read_previous(folder) -> dict:
         """The runs ``folder`` already holds: the last finished chapter's, and those a chapter
         killed part-way through finished (``finished_runs.json``, committed as they land)."""
-        previous = {}
-        for name, read in (("metrics.json", lambda m: m["runs"]), (FINISHED_RUNS, lambda m: list(m.values()))):
-            try:
-                previous.update({r.get("plan_hash"): r for r in read(json.loads((folder / name).read_text()))})
-            except (OSError, ValueError, KeyError, AttributeError, TypeError):
-                pass
-        return previous
+        try:
+            return {r.get("plan_hash"): r for r in recorded_runs(folder)}
+        except PixelbookError:                       # unreadable: this execution trains afresh
+            return {}
 
     def plan(self, model_name, label=None, dataset=None, seed=None, train_options=None, **size) -> tuple[dict, dict, str]:
         """(``runs.plan`` keywords, the plan, its file name) of one run of this chapter."""

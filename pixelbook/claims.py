@@ -3,7 +3,8 @@ the runs (``python -m pixelbook tables`` writes ``results/tables/claims-<profile
 
 A :class:`Claim` names the paper and its section, the two sides it compares (a model, and the
 variant label of its runs), the metric and its direction. Its verdict comes from every finished
-seed of both sides in the chapter's ``results/<profile>/<chapter>/metrics.json``:
+seed of both sides that the chapter's ``results/<profile>/<chapter>/`` stands on
+(:func:`pixelbook.results.landed_runs`: its last execution's runs and those landed since):
 
 - **reproduced**: the seeds separate the sides in the paper's direction
   (:func:`pixelbook.results.separated`: every seed of one beats every seed of the other, with at
@@ -18,12 +19,11 @@ range, and whether every run's held-out curve flattened (:func:`pixelbook.result
 No verdict is written by hand.
 """
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from .storage import REPO
-from .results import FLAT_BPD, Column, complete, curve_end, separated, write_table
+from .results import FLAT_BPD, Column, complete, curve_end, landed_runs, separated, write_table
 
 
 @dataclass(frozen=True)
@@ -150,12 +150,9 @@ def of(chapter) -> list[Claim]:
 
 
 def chapter_runs(results_dir, profile, chapter) -> list[dict]:
-    """The finished runs of a chapter's ``metrics.json`` at ``profile`` ([] when there is none)."""
-    try:
-        metrics = json.loads((Path(results_dir) / profile / chapter / "metrics.json").read_text())
-    except (OSError, ValueError):
-        return []
-    return [r for r in metrics.get("runs", []) if complete(r)]
+    """The finished runs a chapter stands on at ``profile`` (:func:`pixelbook.results.landed_runs`:
+    its last execution's and those landed since; [] when there are none)."""
+    return landed_runs(Path(results_dir) / profile / chapter)
 
 
 def value(run, metric):
@@ -192,6 +189,11 @@ def verdict(claim: Claim, runs) -> dict:
     ends = [curve_end(r) for r in better + worse]
     row["flat"] = ("no curve" if any(e is None for e in ends) else
                    "yes" if all(e["flat"] for e in ends) else f"no ({sum(not e['flat'] for e in ends)} still improving)")
+    mixed = [side.describe() for side, found in ((claim.better, better), (claim.worse, worse))
+             if len({r.get("train_images") for r in found}) > 1]
+    if mixed:                                       # a run landed at a new budget beside an older seed
+        return {**row, "verdict": "not tested",
+                "evidence": row["evidence"] + f" (the seeds of {' and '.join(mixed)} trained at different budgets: no verdict)"}
     if min(len(better), len(worse)) < 2:
         return {**row, "verdict": "not tested",
                 "evidence": row["evidence"] + " (fewer than 2 seeds a side: no verdict)"}

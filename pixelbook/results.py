@@ -1,6 +1,7 @@
-"""The bpd tables: every committed run's numbers, regenerated from ``results/*/*/metrics.json``
-as Markdown, CSV and LaTeX (``python -m pixelbook tables``). The reporting layer: it reads what
-the runs wrote and imports nothing that trains."""
+"""The bpd tables: every committed run's numbers, regenerated from what ``results/*/*/`` records
+(``metrics.json``, and ``finished_runs.json`` for runs landed since) as Markdown, CSV and LaTeX
+(``python -m pixelbook tables``). The reporting layer: it reads what the runs wrote and imports
+nothing that trains."""
 
 import json
 import re
@@ -112,18 +113,62 @@ def curve_end(run) -> dict | None:
             "from_images": images[quarter], "to_images": images[-1]}
 
 
+# The runs a chapter folder records: its last execution's (``metrics.json``) and those the run queue
+# or a device import landed since (``finished_runs.json``, until the chapter executes again).
+METRICS, FINISHED_RUNS = "metrics.json", "finished_runs.json"
+
+
+def read_metrics(folder) -> dict:
+    """A chapter folder's ``metrics.json`` ({} when it has none); a corrupt one is one clear error."""
+    path = Path(folder) / METRICS
+    try:
+        metrics = json.loads(path.read_text()) if path.is_file() else {}
+        if not isinstance(metrics, dict) or not isinstance(metrics.get("runs", []), list):
+            raise ValueError("no list of runs")
+        return metrics
+    except (OSError, ValueError) as e:
+        raise PixelbookError(f"{path}: not a readable metrics file ({type(e).__name__}: {e}); "
+                             f"rerun its chapter") from None
+
+
+def recorded_runs(folder) -> list[dict]:
+    """Every run entry ``folder`` records, its last execution's first, then those landed since."""
+    found = list(read_metrics(folder).get("runs", []))
+    path = Path(folder) / FINISHED_RUNS
+    try:
+        found += list(json.loads(path.read_text()).values()) if path.is_file() else []
+    except (OSError, ValueError, AttributeError) as e:
+        raise PixelbookError(f"{path}: not a readable list of finished runs ({type(e).__name__}: {e}); "
+                             f"delete it and rerun its chapter") from None
+    return found
+
+
+def landed_runs(folder) -> list[dict]:
+    """The runs a chapter folder stands on now: of every finished run it records (partial ones,
+    :func:`complete`, left out), the newest training of each (model, variant label, seed), so a run
+    the queue landed replaces the same run of an older budget before the chapter executes again."""
+    newest = {}
+    for run in filter(complete, recorded_runs(folder)):
+        key = (run.get("model"), run.get("label") or None, run.get("seed", 0))
+        created = (run.get("trained") or {}).get("created", "")
+        if key not in newest or created >= (newest[key].get("trained") or {}).get("created", ""):
+            newest[key] = run
+    return list(newest.values())
+
+
+def chapter_folders(results_dir, chapter="*") -> list[Path]:
+    """Every ``results/<profile>/<chapter>/`` that records runs."""
+    return sorted({path.parent for name in (METRICS, FINISHED_RUNS) for path in Path(results_dir).glob(f"*/{chapter}/{name}")})
+
+
 def collect(results_dir=None) -> list[dict]:
-    """One row per run in every ``results/<profile>/<chapter>/metrics.json``, except partial
-    runs (:func:`complete`): they never enter a bpd table."""
+    """One row per run every ``results/<profile>/<chapter>/`` stands on (:func:`landed_runs`):
+    partial runs never enter a bpd table."""
     results_dir = Path(results_dir or REPO / "results")
     rows = []
-    for path in sorted(results_dir.glob("*/*/metrics.json")):
-        try:
-            metrics = json.loads(path.read_text())
-            rows += [table_row(run, metrics) for run in metrics.get("runs", []) if complete(run)]
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise PixelbookError(f"{path}: not a readable metrics file ({type(e).__name__}: {e}); "
-                                 f"rerun its chapter") from None
+    for folder in chapter_folders(results_dir):
+        info = {**read_metrics(folder), "chapter": folder.name, "profile": folder.parent.name}
+        rows += [table_row(run, info) for run in landed_runs(folder)]
     return sorted(rows, key=table_order)
 
 
@@ -386,7 +431,8 @@ LEADERBOARD_COLUMNS = [
     Column("test bpd per seed", seeds_cell, csv="test_bpd_per_seed",
            raw=lambda r: " ".join(f"{v:.5f}" for _, v in sorted(r["seeds"].items()))),
     Column("mean", lambda r: f"{r['mean']:.3f}", csv="mean_bpd", raw=lambda r: f"{r['mean']:.5f}", align="r"),
-    Column("spread (max - min)", lambda r: f"{r['spread']:.3f}", csv="spread_bpd", raw=lambda r: f"{r['spread']:.5f}",
+    Column("spread (max - min)", lambda r: f"{r['spread']:.3f}" if len(r["seeds"]) > 1 else "— (1 seed)", csv="spread_bpd",
+           raw=lambda r: f"{r['spread']:.5f}" if len(r["seeds"]) > 1 else "",
            align="r"),
     Column("separated from the next", lambda r: {True: "yes", False: "no"}.get(r.get("separated_from_next"), "—"),
            csv="separated_from_next", raw=lambda r: r.get("separated_from_next", "")),
@@ -417,13 +463,12 @@ def write_leaderboard(results_dir=None) -> list[str]:
     leaderboard: one table per budget, each run's training images in its heading."""
     results_dir = Path(results_dir or REPO / "results")
     written = []
-    for path in sorted(results_dir.glob("*/leaderboard/metrics.json")):
-        metrics = json.loads(path.read_text())
-        boards = {label: leaderboard(found) for label, found in budgets(metrics.get("runs", [])).items()}
+    for folder in chapter_folders(results_dir, "leaderboard"):
+        boards = {label: leaderboard(found) for label, found in budgets(landed_runs(folder)).items()}
         boards = {label: rows for label, rows in boards.items() if rows}
         if not boards:
             continue
-        profile, tables = metrics["profile"], results_dir / "tables"
+        profile, tables = folder.parent.name, results_dir / "tables"
         first = next(iter(boards.values()))[0]
         text = (f"# Leaderboard, `{profile}` profile\n\nThe exact families on {first['dataset']}, the same data order, "
                 f"optimizer, schedule and EMA rule, scored on {first['test_images']} test images. Best mean first; the "

@@ -108,3 +108,31 @@ def test_one_seed_names_only_runs_the_chapter_declares():
     for (chapter, profile), entry in profiles.ENTRIES.items():
         declared = {(spec["model"], spec.get("label")) for spec in profiles.chapter_runs(chapter, profile)}
         assert set(entry.one_seed) <= declared, (chapter, profile)
+
+
+def test_the_ledger_stands_on_runs_landed_since_the_chapter_last_executed(tmp_path):
+    """A chapter's folder records its last execution (``metrics.json``) and the runs the queue
+    landed since (``finished_runs.json``): the newest training of each run counts, so seeds of a
+    new budget replace the older one; a seed of an older budget beside a new one gives no verdict."""
+    import json
+    from pixelbook.errors import PixelbookError
+    folder = tmp_path / "cpu" / "x"
+    folder.mkdir(parents=True)
+    old = lambda m, bpd, s: run(m, bpd, s, dataset="d", trained={"created": "2026-01-01"})
+    new = lambda m, bpd, s: run(m, bpd, s, dataset="d", train_images=8000, trained={"created": "2026-02-01"})
+    (folder / "metrics.json").write_text(json.dumps({"runs": [old("a", 3.9, 0), old("b", 3.0, 0), old("b", 3.01, 1)]}))
+    landed = {"h1": new("a", 3.0, 0), "h2": new("a", 3.01, 1), "h3": new("b", 3.5, 0),
+              "h4": {**new("b", 3.5, 1), "partial": True}}
+    (folder / "finished_runs.json").write_text(json.dumps(landed))
+    found = claims.chapter_runs(tmp_path, "cpu", "x")
+    assert sorted((r["model"], r["seed"], r["train_images"]) for r in found) == [
+        ("a", 0, 8000), ("a", 1, 8000), ("b", 0, 8000), ("b", 1, 1000)]         # the partial new b seed 1 is no run
+    row = claims.verdict(CLAIM, found)
+    assert row["verdict"] == "not tested" and "different budgets" in row["evidence"]
+    landed["h4"].pop("partial")
+    (folder / "finished_runs.json").write_text(json.dumps(landed))
+    assert claims.ledger("cpu", tmp_path, [CLAIM])[0]["verdict"] == "reproduced"
+    assert [r["test_bpd"] for r in results.collect(tmp_path) if r["model"] == "a"] == [3.0, 3.01]
+    (folder / "finished_runs.json").write_text("{not json")
+    with pytest.raises(PixelbookError, match="finished_runs.json: not a readable list"):
+        claims.chapter_runs(tmp_path, "cpu", "x")
