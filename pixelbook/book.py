@@ -14,7 +14,6 @@ for ``jupyter-book build _staged``.
 """
 
 import ast
-import json
 import logging
 import os
 import shutil
@@ -28,7 +27,8 @@ from .checkpoint import load_model
 from .errors import InputError, PixelbookError, UnknownNameError, known
 from .provenance import provenance
 from .storage import REPO, waiting_lock, write_atomic, write_json
-from .results import FINISHED_RUNS, complete, left_out_note, markdown_table, recorded_runs, render, table_row
+from .results import (FINISHED_RUNS, METRICS, complete, left_out_note, markdown_table, read_metrics, recorded_runs,
+                      render, table_row)
 
 BOOK = REPO / "book"
 RESULTS = Path(os.environ.get("PIXELBOOK_RESULTS") or REPO / "results")   # the tests point it elsewhere
@@ -187,7 +187,7 @@ class Chapter:
         measurements (benchmarks) under their own keys."""
         metrics = {**self.provenance, "wallclock_s": round(time.time() - self.started, 1),
                    **(extra or {}), "runs": self.runs}
-        write_json(self.out / "metrics.json", metrics)
+        write_json(self.out / METRICS, metrics)
         (self.out / FINISHED_RUNS).unlink(missing_ok=True)               # metrics.json holds them all now
         return metrics
 
@@ -351,8 +351,7 @@ def run_all(profile="smoke", skip_higher=False, retrain=False, progress=True, pa
 def header_cell(slug, profile, notebook, wanted):
     import nbformat
     info = notebook.metadata.get("pixelbook", {})
-    metrics_file = RESULTS / profile / slug / "metrics.json"
-    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    metrics = read_metrics(RESULTS / profile / slug)
     datasets = sorted({r["dataset"] for r in metrics.get("runs", [])})
     commit = (info.get("commit") or "unknown")[:7]
     parts = [f"**Profile:** `{profile}`"]

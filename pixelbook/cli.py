@@ -121,7 +121,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--threads", type=positive_int, help="CPU threads of the chapter's kernel (OMP_NUM_THREADS); "
                                                         "with --workers, of each worker (default 1)")
 
-    sub.add_parser("tables", help="regenerate results/tables/bpd.{md,csv,tex} from results/*/*/metrics.json")
+    sub.add_parser("tables", help="regenerate results/tables/ from the runs results/*/*/ records "
+                                          "(metrics.json, and finished_runs.json landed since)")
 
     b = sub.add_parser("bench", help="side-by-side benchmarks; writes results/bench/")
     b.add_argument("what", choices=["sampling", "pyramid", "igpt", "train"])

@@ -56,10 +56,10 @@ from pathlib import Path
 import torch
 
 from . import bench, data, models, plots, profiles, runs
-from .book import FINISHED_RUNS
 from .checkpoint import load_model, read_weights
 from .errors import PixelbookError, UnknownNameError, known
 from .provenance import code_hash, device_name, git_commit, resolve_device
+from .results import FINISHED_RUNS
 from .storage import REPO, write_atomic, write_json
 from .train import evaluate
 
