@@ -105,3 +105,23 @@ def linear_probe(model, train_set, test_set, batch_size=128, progress=False) -> 
         rows.append({"features": name, "dims": train_x.shape[1],
                      "accuracy": float(probe.score(test_x.numpy(), test_set.labels.numpy()))})
     return rows
+
+
+def probe_summary(rows, train_images, test_images) -> dict:
+    """A :func:`linear_probe` as a run's ``probe`` field, the numbers the claims ledger reads: the
+    accuracy of the raw pixels, of each layer, of the best layer, of the best layer before the last
+    (``middle``; iGPT's probes peak there) and of the last; with the images it was fitted and scored on."""
+    layers = [row["accuracy"] for row in rows[1:]]
+    return {"train_images": train_images, "test_images": test_images, "rows": rows, "pixels": rows[0]["accuracy"],
+            "best": max(layers), "best_layer": 1 + layers.index(max(layers)),
+            "middle": max(layers[:-1], default=None), "last": layers[-1]}
+
+
+def probe_run(model, run, train_set, test_set, progress=False) -> dict:
+    """Probe ``model`` (:func:`linear_probe`) and keep the summary in its run entry (``run["probe"]``),
+    which the chapter's metrics.json then records; a run already probed on as many images is not
+    probed again. Returns the summary."""
+    sizes = {"train_images": len(train_set), "test_images": len(test_set)}
+    if any(run.get("probe", {}).get(k) != v for k, v in sizes.items()):
+        run["probe"] = probe_summary(linear_probe(model, train_set, test_set, progress=progress), **sizes)
+    return run["probe"]

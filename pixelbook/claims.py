@@ -33,8 +33,13 @@ class Side:
     metric: str | None = None         # this side's own metric (two factors of one bound), else the claim's
 
     def describe(self) -> str:
-        term = f", its {self.metric.removeprefix('parts.')} term" if self.metric else ""
+        term = (f", its {self.metric.removeprefix('parts.')} term" if self.metric and self.metric.startswith("parts.")
+                else f", {TERMS[self.metric]}" if self.metric else "")
         return self.model + (f" ({self.label})" if self.label else "") + term
+
+
+# A side's own metric in words; "parts.<name>" reads "its <name> term"
+TERMS = {"probe.middle": "probed at its best layer before the last", "probe.last": "probed at its last layer"}
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,7 @@ class Claim:
     section: str
     better: Side | None = None        # the side the paper finds better
     worse: Side | None = None
-    metric: str = "test_bpd"          # a run field; "parts.<name>" for a factor of a bound
+    metric: str = "test_bpd"          # a run field, a dotted path into one: "parts.sketch" (a factor of a bound), "probe.best"
     higher_is_better: bool = False    # bits/dim: lower is better; images/s, accuracy: higher
     untested: str | None = None       # why the book cannot test it, for claims it lists but cannot test
     budget: str | None = None         # the leaderboard's second budget: the label of both sides' runs
@@ -59,6 +64,7 @@ RULE = ("Separated: every seed of one side beats every seed of the other, with a
 PIXELRNN, GATED, PIXELCNN_PP = "vandenoord2016pixelrnn", "vandenoord2016conditional", "salimans2017pixelcnnpp"
 FAST, AUXILIARY, IGPT = "ramachandran2017fast", "kolesnikov2017pixelcnn", "chen2020igpt"
 LONG = "240k images"                   # profiles: the cpu leaderboard's second budget
+SHORT = "quarter budget"               # profiles: ImageGPT's twin of its main run, a quarter of its steps
 TIMINGS = "a timing, not a seeded run: the benchmark times each side once (the cached side a median of 3)"
 
 
@@ -136,9 +142,11 @@ CLAIMS = [
           AUXILIARY, "Tables 1 and 2", untested="CIFAR-10 and CelebA only"),
     # -- ImageGPT ---------------------------------------------------------------------------------
     Claim("imagegpt", "Linear-probe accuracy peaks in the middle of the network, not at the last layer", IGPT,
-          "section 4.1, Figure 2", untested="a property of one trained model's layers: the chapter probes one seed"),
-    Claim("imagegpt", "Lower generative loss goes with higher probe accuracy", IGPT, "section 4.2, Figure 3",
-          untested="needs probes at several checkpoints or model sizes; the chapter probes one model"),
+          "section 4.1, Figure 2", Side("igpt", metric="probe.middle"), Side("igpt", metric="probe.last"),
+          metric="probe.middle", higher_is_better=True),
+    Claim("imagegpt", "Lower generative loss goes with higher probe accuracy: here, the same model trained on four "
+                      "times the images probes better at its best layer", IGPT, "section 4.2, Figure 3",
+          Side("igpt"), Side("igpt", SHORT), metric="probe.best", higher_is_better=True),
     Claim("imagegpt", "The CIFAR-10 linear probe of 96.3% (iGPT-L)", IGPT, "Table 1",
           untested="CIFAR-10 and a model thousands of times larger"),
 ]
@@ -156,9 +164,10 @@ def chapter_runs(results_dir, profile, chapter) -> list[dict]:
 
 
 def value(run, metric):
-    if metric.startswith("parts."):
-        return run.get("parts", {}).get(metric[len("parts."):])
-    return run.get(metric)
+    """A run's ``metric``: a field, or a dotted path into one (``parts.sketch``, ``probe.best``)."""
+    for key in metric.split("."):
+        run = run.get(key) if isinstance(run, dict) else None
+    return run
 
 
 def verdict(claim: Claim, runs) -> dict:
@@ -206,12 +215,12 @@ def verdict(claim: Claim, runs) -> dict:
 
 
 def summary(values, metric) -> str:
-    digits = 1 if metric == "images_per_s" else 3
+    shown = "{:.1%}" if metric.startswith("probe.") else "{:.1f}" if metric == "images_per_s" else "{:.3f}"
     mean = sum(values) / len(values)
     seeds = f"{len(values)} seed{'s' * (len(values) > 1)}"
     if len(values) == 1:
-        return f"{mean:.{digits}f} ({seeds})"
-    return f"{mean:.{digits}f} (range {min(values):.{digits}f}–{max(values):.{digits}f}, {seeds})"
+        return f"{shown.format(mean)} ({seeds})"
+    return f"{shown.format(mean)} (range {shown.format(min(values))}–{shown.format(max(values))}, {seeds})"
 
 
 def ledger(profile="cpu", results_dir=None, claims=CLAIMS) -> list[dict]:

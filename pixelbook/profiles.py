@@ -19,6 +19,7 @@ One entry per (chapter, profile):
 from dataclasses import dataclass, field, replace
 
 from . import models
+from .claims import LONG, SHORT
 from .errors import UnknownNameError, known
 from .train import TrainConfig
 
@@ -57,6 +58,9 @@ class Profile:
 
 # The PixelCNN++ runs the chapter shows but no claim compares: trained at the first seed only.
 SHOWN_ONLY = (("pixelcnn_pp", "colour"), ("pixelcnn_pp", "single resolution"))
+
+# The palette size of each profile's palette variant (iGPT: 512 colours).
+PALETTE = {"smoke": 8, "cpu": 16, "gpu": 64, "paper": 512}
 
 ENTRIES = {
     # PixelCNN: 7x7 mask A, residual blocks of 3x3 mask B, 256-way softmax (van den Oord 2016).
@@ -207,11 +211,13 @@ ENTRIES = {
     # images at 784 tokens takes ~0.75 s on 2 cores, and the chapter trains two models.
     ("imagegpt", "smoke"): Profile(
         dataset="digits", colour_dataset="colored_digits", steps=150, batch_size=32, lr=3e-3, warmup=10,
-        checkpoint_every=50, models={"igpt": dict(width=32, layers=2, heads=2)}),
+        checkpoint_every=50, seeds=(0, 1), curve_every=50, curve_images=100,
+        one_seed=(("igpt", f"palette {PALETTE['smoke']}"),), models={"igpt": dict(width=32, layers=2, heads=2)}),
+    # cpu: the main run and its quarter-budget twin at two seeds, for the probe claims (section 4)
     ("imagegpt", "cpu"): Profile(
-        dataset="fashion_mnist", colour_dataset="colored_fashion_mnist", steps=700, batch_size=16, lr=2e-3,
-        warmup=70, checkpoint_every=100, ema=0.995, eval_images=2000,
-        models={"igpt": dict(width=64, layers=4, heads=4)}),
+        dataset="fashion_mnist", colour_dataset="colored_fashion_mnist", steps=1400, batch_size=16, lr=2e-3,
+        warmup=140, checkpoint_every=200, ema=0.995, eval_images=2000, seeds=(0, 1), curve_every=280,
+        one_seed=(("igpt", f"palette {PALETTE['cpu']}"),), models={"igpt": dict(width=64, layers=4, heads=4)}),
     ("imagegpt", "gpu"): Profile(
         dataset="fashion_mnist", colour_dataset="colored_fashion_mnist", steps=600, batch_size=64, lr=1e-3,
         warmup=60, checkpoint_every=300, ema=0.999,
@@ -237,7 +243,7 @@ ENTRIES = {
     ("leaderboard", "cpu"): Profile(
         dataset="fashion_mnist", steps=469, batch_size=64, lr=2e-3, warmup=30, ema=0.995, checkpoint_every=47,
         seeds=(0, 1), curve_every=94, curve_images=1000,
-        second_budget=("240k images", dict(steps=3750, curve_every=375, checkpoint_every=125)),
+        second_budget=(LONG, dict(steps=3750, curve_every=375, checkpoint_every=125)),
         models={"pixelcnn": dict(hidden=24, layers=5, output_hidden=64),
                 "row_lstm": dict(hidden=32, layers=1, output_hidden=64),
                 "diagonal_bilstm": dict(hidden=32, layers=1, output_hidden=64),
@@ -254,9 +260,6 @@ ENTRIES = {
                 "pixelcnn_pp": dict(filters=20, resnets=2, mixtures=10, downsamples=2),
                 "igpt": dict(width=96, layers=3, heads=4)}),
 }
-
-# The palette size of each profile's palette variant (iGPT: 512 colours).
-PALETTE = {"smoke": 8, "cpu": 16, "gpu": 64, "paper": 512}
 
 
 # Every benchmark's scale, per profile: the one place the chapters, `bench` and `device-run` read
@@ -295,6 +298,13 @@ def ablations(entry) -> dict:
     return variants
 
 
+def quarter_budget(entry) -> dict:
+    """TrainConfig fields of a run trained for a quarter of the profile's steps, its warm-up and curve
+    scaled alike: the same model at a higher generative loss, for the probe-against-loss claim."""
+    return {"steps": entry.steps // 4, "warmup": entry.warmup // 4, "checkpoint_every": max(1, entry.checkpoint_every // 4),
+            **({"curve_every": entry.curve_every // 4} if entry.curve_every else {})}
+
+
 def chapter_runs(chapter: str, profile: str) -> list[dict]:
     """Every run a chapter trains at ``profile``, each followed by its other seeds, as ``Chapter.train`` keyword
     arguments (model; label, dataset, seed, size knobs and train options where it sets them): the
@@ -317,7 +327,8 @@ def chapter_runs(chapter: str, profile: str) -> list[dict]:
         "auxiliary": lambda: [dict(model="pyramid_pixelcnn", dataset=colour, label="colour"),
                               dict(model="pyramid_pixelcnn", dataset=colour, label="colour grey base",
                                    size=dict(grey_base=True))],
-        "imagegpt": lambda: [dict(model="igpt", dataset=colour, label=f"palette {PALETTE[profile]}",
+        "imagegpt": lambda: [dict(model="igpt", label=SHORT, train_options=quarter_budget(entry)),
+                             dict(model="igpt", dataset=colour, label=f"palette {PALETTE[profile]}",
                                   size=dict(palette=PALETTE[profile]))],
     }
     main = [dict(model=name) for name in entry.models]

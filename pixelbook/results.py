@@ -50,6 +50,12 @@ def render(rows, columns, form="md") -> str:
     return "\n".join(lines) + "\n"
 
 
+def table_of(rows, cells: dict, form="md") -> str:
+    """:func:`render` for a chapter's own small tables: ``cells`` maps each header to a function of a
+    row that gives its cell (a string, or a value that prints as one)."""
+    return render(rows, [Column(header, cell) for header, cell in cells.items()], form)
+
+
 def write_table(stem: Path, rows, columns, heading=""):
     """``stem``.md (``heading`` above the table), .csv and .tex."""
     write_atomic(stem.with_suffix(".md"), heading + render(rows, columns, "md"))

@@ -51,6 +51,26 @@ def test_higher_is_better_and_the_second_budget():
     assert claims.verdict(Claim(**{**speed.__dict__, "budget": None}), runs)["verdict"] == "not tested"
 
 
+def test_the_probe_claims_read_each_seeds_probe_by_its_dotted_path():
+    """iGPT's two probe claims compare two layers of the same runs, and two budgets of one model."""
+    from pixelbook import analysis
+    peak, loss = [c for c in claims.CLAIMS if c.chapter == "imagegpt" and not c.untested]
+
+    def probed(seed, layers, label=None):
+        rows = [{"features": "pixels", "dims": 4, "accuracy": 0.5}] + [
+            {"features": f"layer {k + 1}", "dims": 2, "accuracy": a} for k, a in enumerate(layers)]
+        return run("igpt", 3.0, seed, label, probe=analysis.probe_summary(rows, 10, 10))
+
+    middle = [probed(0, [0.6, 0.8, 0.7]), probed(1, [0.61, 0.81, 0.71])]
+    assert middle[0]["probe"]["middle"] == 0.8 and middle[0]["probe"]["best_layer"] == 2
+    row = claims.verdict(peak, middle)
+    assert row["verdict"] == "reproduced" and "probed at its last layer 70.5% (range 70.0%–71.0%" in row["evidence"]
+    assert claims.verdict(peak, [probed(s, [0.6, 0.7, 0.8 + s / 100]) for s in (0, 1)])["verdict"] == "contradicted"
+    short = [probed(s, [0.5, 0.6, 0.55], claims.SHORT) for s in (0, 1)]
+    assert claims.verdict(loss, middle + short)["verdict"] == "reproduced"
+    assert claims.verdict(loss, middle[:1] + short)["verdict"] == "not tested"          # one seed of the main run
+
+
 def test_a_curve_is_flat_when_its_last_quarter_gains_little():
     still = {"curve": [[0, 0, 0, 4.0], [1, 750, 0, 3.5], [2, 1000, 0, 3.4]]}
     flat = {"curve": [[0, 0, 0, 4.0], [1, 750, 0, 3.41], [2, 1000, 0, 3.40]]}
