@@ -195,7 +195,7 @@ def verdict(claim: Claim, runs) -> dict:
     values = {name: [value(r, metrics[name]) for r in found] for name, found in sides.items()}
     row["evidence"] = "; ".join(f"{side.describe()} {summary(values[name], claim.metric)}"
                                 for name, side in (("better", claim.better), ("worse", claim.worse)))
-    ends = [curve_end(r) for r in better + worse]
+    ends = [curve_end(r) for r in {id(r): r for r in better + worse}.values()]   # two metrics of one run: once
     row["flat"] = ("no curve" if any(e is None for e in ends) else
                    "yes" if all(e["flat"] for e in ends) else f"no ({sum(not e['flat'] for e in ends)} still improving)")
     mixed = [side.describe() for side, found in ((claim.better, better), (claim.worse, worse))

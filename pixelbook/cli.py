@@ -168,7 +168,7 @@ def cmd_run(args):
                 raise PixelbookError("--only K trains one run of one chapter: name one chapter")
             if args.threads:
                 torch.set_num_threads(args.threads)
-            run = run_queue.train_one(chapters[0], args.profile, args.only, args.parameter, not args.quiet)
+            run = run_queue.train_one(chapters[0], args.profile, args.only, args.parameter, not args.quiet, args.retrain)
             print(f"landed {chapters[0]} run {args.only}: {run['model']}{' (' + run['label'] + ')' if run.get('label') else ''}"
                   f" seed {run['seed']}, {run['test_bpd']:.4f} on {run['eval_images']:,} test images")
         elif args.list:

@@ -57,13 +57,13 @@ class Job:
                 str(self.index), "--threads", str(threads), *[a for p in parameters for a in ("-p", p)]]
 
 
-def chapter_for(chapter, profile, parameters=()):
+def chapter_for(chapter, profile, parameters=(), retrain=False):
     """A :class:`pixelbook.book.Chapter` writing into ``results/<profile>/<chapter>/`` with the
     chapter's ``-p`` overrides that change its runs (steps, eval_images)."""
     book.check_chapter(chapter)
     values = book.parse_parameters(parameters, book.declared_parameters(book.read_chapter(chapter)))
     overrides = {k: v for k, v in values.items() if k in ("steps", "eval_images")}
-    return book.Chapter(chapter, profile, book.RESULTS / profile / chapter, **overrides)
+    return book.Chapter(chapter, profile, book.RESULTS / profile / chapter, retrain, **overrides)
 
 
 def jobs(chapters, profile, parameters=(), include_landed=False) -> list[Job]:
@@ -118,9 +118,10 @@ def estimate_seconds(record, images, measured) -> float:
     return images * flops / (NOMINAL_GFLOP_S * 1e9)
 
 
-def train_one(chapter, profile, index, parameters=(), progress=True):
-    """A worker: train run ``index`` of the chapter (resuming its run folder) and land it."""
-    ch = chapter_for(chapter, profile, parameters)
+def train_one(chapter, profile, index, parameters=(), progress=True, retrain=False):
+    """A worker: train run ``index`` of the chapter (resuming its run folder) and land it; with
+    ``retrain``, train it afresh even where it has landed (a run whose measured speed is stale)."""
+    ch = chapter_for(chapter, profile, parameters, retrain)
     planned = profiles.chapter_runs(chapter, profile)
     if not 0 <= index < len(planned):
         raise InputError(f"chapter {chapter} has {len(planned)} runs at the {profile!r} profile; "

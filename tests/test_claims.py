@@ -59,12 +59,14 @@ def test_the_probe_claims_read_each_seeds_probe_by_its_dotted_path():
     def probed(seed, layers, label=None):
         rows = [{"features": "pixels", "dims": 4, "accuracy": 0.5}] + [
             {"features": f"layer {k + 1}", "dims": 2, "accuracy": a} for k, a in enumerate(layers)]
-        return run("igpt", 3.0, seed, label, probe=analysis.probe_summary(rows, 10, 10))
+        still = [[0, 0, 0, 4.0], [1, 750, 0, 3.5], [2, 1000, 0, 3.4]]
+        return run("igpt", 3.0, seed, label, probe=analysis.probe_summary(rows, 10, 10), curve=still)
 
     middle = [probed(0, [0.6, 0.8, 0.7]), probed(1, [0.61, 0.81, 0.71])]
     assert middle[0]["probe"]["middle"] == 0.8 and middle[0]["probe"]["best_layer"] == 2
     row = claims.verdict(peak, middle)
     assert row["verdict"] == "reproduced" and "probed at its last layer 70.5% (range 70.0%–71.0%" in row["evidence"]
+    assert row["flat"] == "no (2 still improving)" and row["seeds"] == "2 / 2"           # each run counted once
     assert claims.verdict(peak, [probed(s, [0.6, 0.7, 0.8 + s / 100]) for s in (0, 1)])["verdict"] == "contradicted"
     short = [probed(s, [0.5, 0.6, 0.55], claims.SHORT) for s in (0, 1)]
     assert claims.verdict(loss, middle + short)["verdict"] == "reproduced"
