@@ -26,8 +26,8 @@ from . import claims, plots, profiles, runs
 from .checkpoint import load_model
 from .errors import InputError, PixelbookError, UnknownNameError, known
 from .provenance import provenance
-from .storage import REPO, waiting_lock, write_atomic, write_json
-from .results import (FINISHED_RUNS, METRICS, complete, left_out_note, markdown_table, read_metrics, recorded_runs,
+from .storage import REPO, write_atomic, write_json
+from .results import (FINISHED_RUNS, METRICS, add_finished, complete, left_out_note, markdown_table, read_metrics, recorded_runs,
                       render, table_row)
 
 BOOK = REPO / "book"
@@ -158,9 +158,7 @@ class Chapter:
         for figure in ("samples", "curve"):
             if (folder / f"{figure}.png").is_file():
                 write_atomic(self.out / f"{name}_{figure}.png", (folder / f"{figure}.png").read_bytes())
-        with waiting_lock(self.out / ".finished.lock"):
-            self.previous = {**self._read_previous(self.out), **self.previous, run["plan_hash"]: run}
-            write_json(self.out / FINISHED_RUNS, {k: r for k, r in self.previous.items() if k})
+        self.previous = {**self.previous, **add_finished(self.out, [run])}
 
     def figure(self, fig, name):
         """Save ``fig`` as ``<output_dir>/<name>.png`` and return it, so the notebook shows it."""

@@ -59,7 +59,7 @@ from . import bench, data, models, plots, profiles, runs
 from .checkpoint import load_model, read_weights
 from .errors import PixelbookError, UnknownNameError, known
 from .provenance import code_hash, device_name, git_commit, resolve_device
-from .results import FINISHED_RUNS
+from .results import add_finished
 from .storage import REPO, write_atomic, write_json
 from .train import evaluate
 
@@ -384,7 +384,7 @@ def write_runs(manifest, checked, results_dir) -> list[Path]:
     folders = {}
     for entry, local, weights, here in checked:
         out = results_dir / "gpu" / entry["chapter"]
-        finished = folders.setdefault(out, read_finished(out))
+        landed = folders.setdefault(out, [])
         metrics = entry["metrics"]
         run = {**metrics["runs"][0], "plan_hash": runs.plan_hash(local), "numerics": local["numerics"],
                "trained": {k: metrics[k] for k in ("commit", "created", "device", "torch")},
@@ -396,17 +396,10 @@ def write_runs(manifest, checked, results_dir) -> list[Path]:
                               "spot_images": SPOT_IMAGES, "spot_bpd_device": entry["spot_bpd"], "spot_bpd_here": here,
                               "evaluated_on": manifest["device"]}}
         write_atomic(out / f"{entry['name']}.safetensors", weights.read_bytes())
-        finished[run["plan_hash"]] = run
-    for out, finished in folders.items():
-        write_json(out / FINISHED_RUNS, finished)
+        landed.append(run)
+    for out, landed in folders.items():
+        add_finished(out, landed)
     return list(folders)
-
-
-def read_finished(out: Path) -> dict:
-    try:
-        return json.loads((out / FINISHED_RUNS).read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def write_benches(manifest, benches, results_dir):

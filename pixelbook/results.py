@@ -11,7 +11,7 @@ from typing import Callable
 
 from . import data
 from .errors import PixelbookError
-from .storage import REPO, write_atomic
+from .storage import REPO, waiting_lock, write_atomic, write_json
 
 
 # -- one renderer: rows and column specs to Markdown, CSV and LaTeX ------------------------------
@@ -137,15 +137,32 @@ def read_metrics(folder) -> dict:
                              f"rerun its chapter") from None
 
 
-def recorded_runs(folder) -> list[dict]:
-    """Every run entry ``folder`` records, its last execution's first, then those landed since."""
-    found = list(read_metrics(folder).get("runs", []))
+def read_finished(folder) -> dict:
+    """A chapter folder's ``finished_runs.json``, {plan hash: run entry} ({} when it has none); a
+    corrupt one is one clear error."""
     path = Path(folder) / FINISHED_RUNS
     try:
-        found += list(json.loads(path.read_text()).values()) if path.is_file() else []
-    except (OSError, ValueError, AttributeError) as e:
+        found = json.loads(path.read_text()) if path.is_file() else {}
+        if not isinstance(found, dict):
+            raise ValueError(f"a JSON {type(found).__name__}, not an object")
+    except (OSError, ValueError) as e:
         raise PixelbookError(f"{path}: not a readable list of finished runs ({type(e).__name__}: {e}); "
                              f"delete it and rerun its chapter") from None
+    return found
+
+
+def recorded_runs(folder) -> list[dict]:
+    """Every run entry ``folder`` records, its last execution's first, then those landed since."""
+    return list(read_metrics(folder).get("runs", [])) + list(read_finished(folder).values())
+
+
+def add_finished(folder, runs) -> dict:
+    """Land finished run entries (each with its ``plan_hash``) in ``folder``'s ``finished_runs.json``:
+    read, add and write under the folder's lock, since the run queue's workers and a device import
+    land theirs side by side. Returns the file's entries."""
+    with waiting_lock(Path(folder) / ".finished.lock"):
+        found = {**read_finished(folder), **{run["plan_hash"]: run for run in runs}}
+        write_json(Path(folder) / FINISHED_RUNS, found)
     return found
 
 

@@ -152,9 +152,13 @@ def test_the_ledger_stands_on_runs_landed_since_the_chapter_last_executed(tmp_pa
     row = claims.verdict(CLAIM, found)
     assert row["verdict"] == "not tested" and "different budgets" in row["evidence"]
     landed["h4"].pop("partial")
-    (folder / "finished_runs.json").write_text(json.dumps(landed))
+    results.add_finished(folder, [{**landed["h4"], "plan_hash": "h4"}])   # how a worker or a device import lands one
+    assert set(json.loads((folder / "finished_runs.json").read_text())) == {"h1", "h2", "h3", "h4"}
     assert claims.ledger("cpu", tmp_path, [CLAIM])[0]["verdict"] == "reproduced"
     assert [r["test_bpd"] for r in results.collect(tmp_path) if r["model"] == "a"] == [3.0, 3.01]
-    (folder / "finished_runs.json").write_text("{not json")
-    with pytest.raises(PixelbookError, match="finished_runs.json: not a readable list"):
-        claims.chapter_runs(tmp_path, "cpu", "x")
+    for corrupt in ("{not json", "[]"):
+        (folder / "finished_runs.json").write_text(corrupt)
+        with pytest.raises(PixelbookError, match="finished_runs.json: not a readable list"):
+            claims.chapter_runs(tmp_path, "cpu", "x")
+        with pytest.raises(PixelbookError, match="finished_runs.json: not a readable list"):
+            results.add_finished(folder, [{**landed["h1"], "plan_hash": "h1"}])   # never written over
