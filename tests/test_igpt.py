@@ -166,6 +166,16 @@ def test_features_and_the_linear_probe():
     assert rows[0]["dims"] == 16 and rows[1]["dims"] == 32
     assert rows[0]["accuracy"] == 1.0                                  # the pixels separate the classes
     assert all(0.0 <= r["accuracy"] <= 1.0 for r in rows)
+    # A run keeps its probe (run["probe"], which metrics.json records) and is probed again only on other images
+    train, test = image_set.subset(60), ImageSet(images[60:], labels[60:], 4, 2, "fixture", "train")
+    run = {}
+    probe = pb.analysis.probe_run(model, run, train, test)
+    assert run["probe"] is probe and probe["rows"] == rows and probe["last"] == rows[2]["accuracy"]
+    assert probe["middle"] == rows[1]["accuracy"] and probe["best_layer"] in (1, 2)
+    assert (probe["train_images"], probe["test_images"]) == (60, 20)
+    run["probe"] = {**probe, "best": -1.0}                              # kept, so not recomputed...
+    assert pb.analysis.probe_run(model, run, train, test)["best"] == -1.0
+    assert pb.analysis.probe_run(model, run, image_set.subset(40), test)["train_images"] == 40   # ...unless the images differ
 
 
 def test_bad_sizes_are_one_clear_line():
