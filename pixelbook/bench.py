@@ -367,7 +367,8 @@ def top_operators(trainer, batches, top=8) -> list[dict]:
              "share": round(e.self_cpu_time_total / wall_us, 3)} for e in events[:top]]
 
 
-def time_training(spec, threads, seconds=8.0, warmup=2, max_steps=10, profile_ops=False, until=None) -> dict:
+def time_training(spec, threads, seconds=8.0, warmup=2, max_steps=10, profile_ops=False, until=None,
+                  count_flops=True) -> dict:
     """Images/s of ``Trainer.train_step`` (forward, backward, clipping, Adam) for one
     configuration of :func:`train_sizes` at ``threads``: enough steps for about ``seconds``
     after ``warmup`` untimed ones (2 at least, ``max_steps`` at most)."""
@@ -400,34 +401,49 @@ def time_training(spec, threads, seconds=8.0, warmup=2, max_steps=10, profile_op
                "params": model.num_params()}
         if profile_ops:
             row["top_ops"] = top_operators(trainer, [trainer.batch(step + k) for k in range(2)])
-        y = torch.zeros(batch, dtype=torch.long) if model.num_classes else None
-        row["flops_per_image"] = step_flops(model, pool[:batch], y) / batch
+        if count_flops:
+            y = torch.zeros(batch, dtype=torch.long) if model.num_classes else None
+            row["flops_per_image"] = step_flops(model, pool[:batch], y) / batch
     return row
 
 
-def train_profile(families=None, threads=(1, 2), seconds=8.0, progress=True, until=None) -> dict:
+def train_profile(families=None, threads=(1, 2), seconds=8.0, progress=True, until=None, repeats=3) -> dict:
     """``bench train``: for every configuration of :func:`train_sizes` and thread count, images/s,
     FLOPs per image, the achieved GFLOP/s and its fraction of this CPU's float32 matmul rate at the
-    same threads (measured in the same run), and at 1 thread the top operators of a step."""
+    same threads (measured in the same run), and at 1 thread the top operators of a step.
+
+    Every configuration is timed ``repeats`` times, in rounds that each time them all in turn, so a
+    drift in the machine's speed reaches every family alike. A row keeps each round's images/s
+    (``images_per_s_repeats``) and their median (``images_per_s``): the claims ledger compares
+    families by their repeats, as it compares runs by their seeds."""
     rates = {t: round(matmul_gflops(t), 1) for t in threads}
     if progress:
         print("float32 matmul 2048x2048: " + ", ".join(f"{r} GFLOP/s at {t} thread{'s' * (t > 1)}"
                                                         for t, r in rates.items()), flush=True)
-    rows = []
-    for label, spec in train_sizes(families).items():
-        for t in threads:
+    rows = {(label, t): {"label": label, **spec, "threads": t, "images_per_s_repeats": []}
+            for label, spec in train_sizes(families).items() for t in threads}
+    for round_ in range(repeats):
+        for (label, t), row in rows.items():
             if past(until):
-                rows.append({"label": label, **spec, "threads": t, "skipped": "past the deadline"})
+                if not row["images_per_s_repeats"]:
+                    row["skipped"] = "past the deadline"
                 continue
-            row = {"label": label, **spec, **time_training(spec, t, seconds, profile_ops=t == min(threads), until=until)}
+            first = not row["images_per_s_repeats"]
+            timed = time_training(row, t, seconds, profile_ops=first and t == min(threads), until=until, count_flops=first)
+            row.update({k: v for k, v in timed.items() if first or k == "steps_timed"})
+            row["images_per_s_repeats"].append(timed["images_per_s"])
+            if progress:
+                print(f"round {round_ + 1} of {repeats}: {label:42s} {t} thread{'s' if t > 1 else ' '}: "
+                      f"{timed['images_per_s']:8.1f} images/s", flush=True)
+    for (label, t), row in rows.items():
+        if row["images_per_s_repeats"]:
+            row["images_per_s"] = round(statistics.median(row["images_per_s_repeats"]), 2)
             row["gflop_per_s"] = round(row["flops_per_image"] * row["images_per_s"] / 1e9, 3)
             row["matmul_gflop_per_s"] = rates[t]
             row["fraction_of_matmul"] = round(row["gflop_per_s"] / rates[t], 4)
-            rows.append(row)
-            if progress:
-                print(f"{label:42s} {t} thread{'s' if t > 1 else ' '}: {row['images_per_s']:8.1f} images/s, "
-                      f"{row['gflop_per_s']:6.2f} GFLOP/s ({row['fraction_of_matmul']:.1%} of matmul)", flush=True)
-    return {"matmul_gflop_per_s": rates, "rows": rows}
+        else:
+            del row["images_per_s_repeats"]
+    return {"matmul_gflop_per_s": rates, "repeats": repeats, "rows": list(rows.values())}
 
 
 BASELINE_SCRIPT = """

@@ -177,7 +177,8 @@ class Chapter:
         """The claims this chapter's runs test, each with its verdict computed from every finished
         seed of them (``pixelbook.claims``; the results chapter shows the whole ledger)."""
         from IPython.display import Markdown
-        rows = [claims.verdict(claim, self.runs) for claim in claims.of(self.slug) if not claim.untested]
+        timed = claims.timings(self.profile)
+        rows = [claims.verdict(claim, self.runs, timed) for claim in claims.of(self.slug) if not claim.untested]
         return Markdown(render(rows, claims.CLAIM_COLUMNS) + "\n" + claims.RULE)
 
     def finish(self, extra: dict | None = None):

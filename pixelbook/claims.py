@@ -16,11 +16,18 @@ seed of both sides that the chapter's ``results/<profile>/<chapter>/`` stands on
 
 Every verdict carries the runs' training images, the seeds per side, each side's mean and
 range, and whether every run's held-out curve flattened (:func:`pixelbook.results.curve_end`).
-No verdict is written by hand.
+A claim about training speed (``timing``) stands on ``bench train`` instead
+(``results/bench/train.json``): every family timed at its leaderboard size and one thread, in
+rounds that time them all in turn, on a machine with nothing else running. Its repeats count as
+seeds. The images/s of the training runs themselves are no evidence: each run was timed at
+another moment, beside another run on the other core. No verdict is written by hand.
 """
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+
+from .errors import PixelbookError
 
 from .storage import REPO
 from .results import FLAT_BPD, Column, complete, curve_end, landed_runs, separated, write_table
@@ -54,11 +61,13 @@ class Claim:
     higher_is_better: bool = False    # bits/dim: lower is better; images/s, accuracy: higher
     untested: str | None = None       # why the book cannot test it, for claims it lists but cannot test
     budget: str | None = None         # the leaderboard's second budget: the label of both sides' runs
+    timing: bool = False              # evidence: ``bench train``'s repeated timings at the leaderboard size, not runs
 
 
 VERDICTS = ("reproduced", "not separated", "contradicted", "not tested")
 RULE = ("Separated: every seed of one side beats every seed of the other, with at least 2 seeds a side and 3 "
-        "where the gap between the means is within twice the larger spread. A curve is flat when the last "
+        "where the gap between the means is within twice the larger spread; a timing's repeats (every family "
+        "timed in turn, in one process) count as its seeds. A curve is flat when the last "
         f"quarter of training improved held-out bits/dim by less than {FLAT_BPD}.")
 
 PIXELRNN, GATED, PIXELCNN_PP = "vandenoord2016pixelrnn", "vandenoord2016conditional", "salimans2017pixelcnnpp"
@@ -85,22 +94,23 @@ CLAIMS = [
               "CIFAR-10 table (3.07 against 3.14)", Side("row_lstm"), Side("pixelcnn")),
         Claim("leaderboard", "The Diagonal BiLSTM models images better than the PixelCNN", PIXELRNN,
               "CIFAR-10 table (3.00 against 3.14)", Side("diagonal_bilstm"), Side("pixelcnn")),
-        Claim("leaderboard", "The PixelCNN trains faster than the Row LSTM: all its conditionals in parallel",
-              PIXELCNN_PP, "section 1", Side("pixelcnn"), Side("row_lstm"), metric="images_per_s",
-              higher_is_better=True),
-        Claim("leaderboard", "The PixelCNN trains faster than the Diagonal BiLSTM: all its conditionals in parallel",
-              PIXELCNN_PP, "section 1", Side("pixelcnn"), Side("diagonal_bilstm"), metric="images_per_s",
-              higher_is_better=True),
         Claim("leaderboard", "Gated PixelCNN models images better than the PixelCNN (0.11 bits/dim on CIFAR-10)",
               GATED, "Table 1 (3.03 against 3.14)", Side("gated_pixelcnn"), Side("pixelcnn")),
-        Claim("leaderboard", "Gated PixelCNN costs far less compute than the PixelRNN (training images per second)",
-              GATED, "abstract", Side("gated_pixelcnn"), Side("diagonal_bilstm"), metric="images_per_s",
-              higher_is_better=True),
         Claim("leaderboard", "PixelCNN++ models images better than the Gated PixelCNN", PIXELCNN_PP,
               "Table 1 (2.92 against 3.03)", Side("pixelcnn_pp"), Side("gated_pixelcnn")),
         Claim("leaderboard", "PixelCNN++ models images better than the PixelRNN (Diagonal BiLSTM)", PIXELCNN_PP,
               "Table 1 (2.92 against 3.00)", Side("pixelcnn_pp"), Side("diagonal_bilstm")),
     ),
+    # -- training speed: timed side by side (bench train), each family at its leaderboard size, 1 thread --
+    Claim("leaderboard", "The PixelCNN trains faster than the Row LSTM: all its conditionals in parallel",
+          PIXELCNN_PP, "section 1", Side("pixelcnn"), Side("row_lstm"), metric="images_per_s", higher_is_better=True,
+          timing=True),
+    Claim("leaderboard", "The PixelCNN trains faster than the Diagonal BiLSTM: all its conditionals in parallel",
+          PIXELCNN_PP, "section 1", Side("pixelcnn"), Side("diagonal_bilstm"), metric="images_per_s",
+          higher_is_better=True, timing=True),
+    Claim("leaderboard", "Gated PixelCNN costs far less compute than the PixelRNN (training images per second)",
+          GATED, "abstract", Side("gated_pixelcnn"), Side("diagonal_bilstm"), metric="images_per_s",
+          higher_is_better=True, timing=True),
     Claim("pixelrnn", "Residual and skip connections, and depth up to 12 layers, lower the NLL", PIXELRNN,
           "section 5 (ablation tables)", untested="the book trains no such ablation, and the paper's tables "
                                                   "were not checked against its text here"),
@@ -170,13 +180,55 @@ def value(run, metric):
     return run
 
 
-def verdict(claim: Claim, runs) -> dict:
-    """One ledger row: the claim, its evidence and its computed verdict (module docstring)."""
+def timings(profile, results_dir=None) -> list[dict]:
+    """``bench train``'s rows (``results/bench/train.json``), the evidence of the timing claims at the
+    ``cpu`` profile, whose sizes it times; [] at another profile or without the file."""
+    path = Path(results_dir or REPO / "results") / "bench" / "train.json"
+    if profile != "cpu" or not path.is_file():
+        return []
+    try:
+        return json.loads(path.read_text())["rows"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise PixelbookError(f"{path}: not a readable bench train file ({type(e).__name__}: {e}); "
+                             f"rerun `python -m pixelbook bench train`") from None
+
+
+def timing_verdict(claim: Claim, rows, row) -> dict:
+    """A timing claim's row: each side's repeats at its leaderboard size and 1 thread, by the seeds' rule."""
+    found = {name: next((r for r in rows if r.get("family") == side.model and r.get("size") == "leaderboard"
+                         and r.get("threads") == 1 and not r.get("skipped")), None)
+             for name, side in (("better", claim.better), ("worse", claim.worse))}
+    missing = [side.describe() for side, r in ((claim.better, found["better"]), (claim.worse, found["worse"])) if r is None]
+    if missing:
+        return {**row, "evidence": f"no bench train timing of {' and '.join(missing)} at the leaderboard size, 1 thread"}
+    values = {name: r.get("images_per_s_repeats") or [r["images_per_s"]] for name, r in found.items()}
+    row["evidence"] = "; ".join(f"{side.describe()} {summary(values[name], claim.metric, 'repeat')} images/s"
+                                for name, side in (("better", claim.better), ("worse", claim.worse)))
+    better = found["better"]
+    row.update(budget=f"bench train: steps of batch {better['batch']}, 1 thread", flat="— (a timing)",
+               seeds=f"{len(values['better'])} / {len(values['worse'])} repeats")
+    if min(len(v) for v in values.values()) < 2:
+        return {**row, "evidence": row["evidence"] + " (one timing a side: no verdict)"}
+    return {**row, "verdict": compare(claim, values["better"], values["worse"])}
+
+
+def compare(claim, better, worse) -> str:
+    """reproduced, contradicted or not separated: :func:`pixelbook.results.separated` either way."""
+    sign = -1 if claim.higher_is_better else 1                   # separated() reads lower as better
+    good, bad = [sign * v for v in better], [sign * v for v in worse]
+    return "reproduced" if separated(good, bad) else "contradicted" if separated(bad, good) else "not separated"
+
+
+def verdict(claim: Claim, runs, timed=()) -> dict:
+    """One ledger row: the claim, its evidence and its computed verdict (module docstring), from the
+    chapter's ``runs``, or for a timing claim from ``timed`` (:func:`timings`)."""
     row = {"chapter": claim.chapter, "claim": claim.claim, "paper": claim.paper, "section": claim.section,
            "better": claim.better.describe() if claim.better else "", "worse": claim.worse.describe() if claim.worse else "",
            "metric": claim.metric, "budget": "", "seeds": "", "evidence": "", "flat": "", "verdict": "not tested"}
     if claim.untested:
         return {**row, "evidence": claim.untested}
+    if claim.timing:
+        return timing_verdict(claim, timed, row)
     runs = [r for r in runs if complete(r)]                            # a partial run is no evidence
     sides = {}
     metrics = {name: side.metric or claim.metric for name, side in (("better", claim.better), ("worse", claim.worse))}
@@ -206,18 +258,13 @@ def verdict(claim: Claim, runs) -> dict:
     if min(len(better), len(worse)) < 2:
         return {**row, "verdict": "not tested",
                 "evidence": row["evidence"] + " (fewer than 2 seeds a side: no verdict)"}
-    # separated() reads lower as better; a higher-is-better metric is compared negated
-    sign = -1 if claim.higher_is_better else 1
-    good, bad = [sign * v for v in values["better"]], [sign * v for v in values["worse"]]
-    row["verdict"] = ("reproduced" if separated(good, bad) else "contradicted" if separated(bad, good)
-                      else "not separated")
-    return row
+    return {**row, "verdict": compare(claim, values["better"], values["worse"])}
 
 
-def summary(values, metric) -> str:
+def summary(values, metric, unit="seed") -> str:
     shown = "{:.1%}" if metric.startswith("probe.") else "{:.1f}" if metric == "images_per_s" else "{:.3f}"
     mean = sum(values) / len(values)
-    seeds = f"{len(values)} seed{'s' * (len(values) > 1)}"
+    seeds = f"{len(values)} {unit}{'s' * (len(values) > 1)}"
     if len(values) == 1:
         return f"{shown.format(mean)} ({seeds})"
     return f"{shown.format(mean)} (range {shown.format(min(values))}–{shown.format(max(values))}, {seeds})"
@@ -226,12 +273,12 @@ def summary(values, metric) -> str:
 def ledger(profile="cpu", results_dir=None, claims=CLAIMS) -> list[dict]:
     """Every claim's row at ``profile``, in declaration order."""
     results_dir = Path(results_dir or REPO / "results")
-    cache = {}
+    cache, timed = {}, timings(profile, results_dir)
     rows = []
     for claim in claims:
         if claim.chapter not in cache:
             cache[claim.chapter] = chapter_runs(results_dir, profile, claim.chapter)
-        rows.append(verdict(claim, cache[claim.chapter]))
+        rows.append(verdict(claim, cache[claim.chapter], timed))
     return rows
 
 

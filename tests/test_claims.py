@@ -162,3 +162,44 @@ def test_the_ledger_stands_on_runs_landed_since_the_chapter_last_executed(tmp_pa
             claims.chapter_runs(tmp_path, "cpu", "x")
         with pytest.raises(PixelbookError, match="finished_runs.json: not a readable list"):
             results.add_finished(folder, [{**landed["h1"], "plan_hash": "h1"}])   # never written over
+
+
+def timed(family, *repeats, size="leaderboard", threads=1):
+    return {"family": family, "size": size, "threads": threads, "batch": 64, "images_per_s": sorted(repeats)[len(repeats) // 2],
+            "images_per_s_repeats": list(repeats)}
+
+
+def test_a_timing_claim_stands_on_the_benchs_repeats_never_on_the_runs_images_per_s(tmp_path):
+    """The training-speed claims compare ``bench train``'s repeated side-by-side timings (1 thread,
+    leaderboard size) by the seeds' rule; the runs' own images/s, timed at other moments, do not count."""
+    import json
+    from pixelbook.errors import PixelbookError
+    speed = next(c for c in claims.CLAIMS if c.timing and c.worse.model == "diagonal_bilstm" and c.better.model == "pixelcnn")
+    fast_runs = [run("pixelcnn", 3.0, s, images_per_s=1000) for s in (0, 1)] + [
+        run("diagonal_bilstm", 3.0, s, images_per_s=1) for s in (0, 1)]
+    rows = [timed("pixelcnn", 140, 141, 139), timed("diagonal_bilstm", 120, 119, 121),
+            timed("diagonal_bilstm", 999, 999, 999, threads=2), timed("pixelcnn", 1, 1, 1, size="pixelcnn cpu")]
+    row = claims.verdict(speed, fast_runs, rows)
+    assert row["verdict"] == "reproduced" and row["seeds"] == "3 / 3 repeats"
+    assert "pixelcnn 140.0 (range 139.0–141.0, 3 repeats) images/s" in row["evidence"] and "a timing" in row["flat"]
+    slower = [timed("pixelcnn", 110, 111, 109)] + rows[1:]
+    assert claims.verdict(speed, fast_runs, slower)["verdict"] == "contradicted"
+    assert claims.verdict(speed, fast_runs, [timed("pixelcnn", 140), rows[1]])["verdict"] == "not tested"   # one timing
+    assert claims.verdict(speed, fast_runs, [])["verdict"] == "not tested"                              # no bench at all
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "train.json").write_text(json.dumps({"rows": rows}))
+    assert claims.timings("cpu", tmp_path) == rows and claims.timings("smoke", tmp_path) == []      # it times cpu sizes
+    assert next(r for r in claims.ledger("cpu", tmp_path, [speed]))["verdict"] == "reproduced"
+    (tmp_path / "bench" / "train.json").write_text("[1, 2]")
+    with pytest.raises(PixelbookError, match="train.json: not a readable bench train file"):
+        claims.timings("cpu", tmp_path)
+
+
+def test_bench_train_times_every_configuration_in_rounds():
+    from pixelbook import bench
+    result = bench.train_profile(["pixelcnn"], threads=(1,), seconds=0.01, progress=False, repeats=2)
+    assert result["repeats"] == 2 and {r["size"] for r in result["rows"]} == {"leaderboard", "pixelcnn cpu"}
+    for row in result["rows"]:
+        assert len(row["images_per_s_repeats"]) == 2 and row["images_per_s"] > 0 and row["flops_per_image"] > 0
+        assert row["images_per_s"] == pytest.approx(sum(row["images_per_s_repeats"]) / 2, abs=0.01)   # the median of 2
+        assert row["top_ops"] and 0 < row["fraction_of_matmul"]
