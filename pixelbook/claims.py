@@ -187,7 +187,9 @@ def timings(profile, results_dir=None) -> list[dict]:
     if profile != "cpu" or not path.is_file():
         return []
     try:
-        return json.loads(path.read_text())["rows"]
+        bench = json.loads(path.read_text())
+        return [{**row, "measured_on": bench.get("device", "?"), "measured": str(bench.get("created", "?"))[:10]}
+                for row in bench["rows"]]
     except (ValueError, KeyError, TypeError) as e:
         raise PixelbookError(f"{path}: not a readable bench train file ({type(e).__name__}: {e}); "
                              f"rerun `python -m pixelbook bench train`") from None
@@ -205,7 +207,8 @@ def timing_verdict(claim: Claim, rows, row) -> dict:
     row["evidence"] = "; ".join(f"{side.describe()} {summary(values[name], claim.metric, 'repeat')} images/s"
                                 for name, side in (("better", claim.better), ("worse", claim.worse)))
     better = found["better"]
-    row.update(budget=f"bench train: steps of batch {better['batch']}, 1 thread", flat="— (a timing)",
+    row.update(budget=f"bench train, batch {better['batch']}, 1 thread, on {better.get('measured_on', '?')} "
+                      f"({better.get('measured', '?')})", flat="— (a timing)",
                seeds=f"{len(values['better'])} / {len(values['worse'])} repeats")
     if min(len(v) for v in values.values()) < 2:
         return {**row, "evidence": row["evidence"] + " (one timing a side: no verdict)"}

@@ -188,7 +188,11 @@ def test_a_timing_claim_stands_on_the_benchs_repeats_never_on_the_runs_images_pe
     assert claims.verdict(speed, fast_runs, [])["verdict"] == "not tested"                              # no bench at all
     (tmp_path / "bench").mkdir()
     (tmp_path / "bench" / "train.json").write_text(json.dumps({"rows": rows}))
-    assert claims.timings("cpu", tmp_path) == rows and claims.timings("smoke", tmp_path) == []      # it times cpu sizes
+    (tmp_path / "bench" / "train.json").write_text(json.dumps({"rows": rows, "device": "cpu: X (2 threads)",
+                                                                 "created": "2026-12-04T20:00:00+00:00"}))
+    assert [r["family"] for r in claims.timings("cpu", tmp_path)] == [r["family"] for r in rows]
+    assert claims.timings("smoke", tmp_path) == []                                                   # it times cpu sizes
+    assert "on cpu: X (2 threads) (2026-12-04)" in claims.ledger("cpu", tmp_path, [speed])[0]["budget"]
     assert next(r for r in claims.ledger("cpu", tmp_path, [speed]))["verdict"] == "reproduced"
     (tmp_path / "bench" / "train.json").write_text("[1, 2]")
     with pytest.raises(PixelbookError, match="train.json: not a readable bench train file"):
