@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import PixelbookError
-
 from .storage import REPO
 from .results import FLAT_BPD, Column, complete, curve_end, landed_runs, separated, write_table
 
