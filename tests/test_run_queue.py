@@ -11,7 +11,7 @@ import sys
 import time
 from types import SimpleNamespace
 
-from pixelbook import book, profiles, run_queue
+from pixelbook import book, profiles, results, run_queue
 from pixelbook.storage import REPO
 
 CHAPTER = "gated_pixelcnn"                    # two runs at two seeds, 150 steps at smoke, a checkpoint every 50
@@ -92,3 +92,23 @@ def test_a_workers_line_projects_the_time_left_from_its_own_pace(tmp_path):
     assert run_queue.progress_line(1, job, time.monotonic() - 600, first_step=250) == (
         "worker 1: auxiliary/grayscale_pixelcnn, step 500 of 1,000 (last checkpoint), 10 min, "
         "about 20 min to go at this pace (estimated 10 min in all)")
+
+
+def test_a_worker_landing_late_never_writes_its_stale_copy_over_a_newer_landing(tmp_path):
+    """A worker reads the chapter folder when it starts. If another worker lands a newer training
+    of some run meanwhile (a --retrain), the first one's landing must keep it: the file is re-read
+    under the lock and only the worker's own run is added."""
+    out = tmp_path / "results" / "smoke" / CHAPTER
+    out.mkdir(parents=True)
+    stale = {"model": "gated_pixelcnn", "seed": 0, "plan_hash": "h-retrained", "trained": {"created": "2026-01-01"}}
+    (out / book.FINISHED_RUNS).write_text(json.dumps({"h-retrained": stale}))
+    late = book.Chapter(CHAPTER, "smoke", out)                      # started before the retrain landed
+    newer = {**stale, "trained": {"created": "2026-02-01"}}
+    results.add_finished(out, [newer])                              # another worker's retrain lands
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "weights.safetensors").write_bytes(b"not checked here")
+    late.land({"model": "gated_pixelcnn", "seed": 1, "plan_hash": "h-own"}, "gated_pixelcnn-seed-1", folder)
+    landed = json.loads((out / book.FINISHED_RUNS).read_text())
+    assert landed["h-retrained"]["trained"]["created"] == "2026-02-01" and set(landed) == {"h-retrained", "h-own"}
+    assert late.previous["h-retrained"]["trained"]["created"] == "2026-02-01"    # and the worker now sees it too
