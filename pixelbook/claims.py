@@ -23,13 +23,12 @@ seeds. The images/s of the training runs themselves are no evidence: each run wa
 another moment, beside another run on the other core. No verdict is written by hand.
 """
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import PixelbookError
 from .storage import REPO
-from .results import FLAT_BPD, Column, complete, curve_end, landed_runs, separated, write_table
+from .results import FLAT_BPD, Column, complete, curve_end, landed_runs, read_bench, separated, write_table
 
 
 @dataclass(frozen=True)
@@ -180,18 +179,13 @@ def value(run, metric):
 
 
 def timings(profile, results_dir=None) -> list[dict]:
-    """``bench train``'s rows (``results/bench/train.json``), the evidence of the timing claims at the
-    ``cpu`` profile, whose sizes it times; [] at another profile or without the file."""
-    path = Path(results_dir or REPO / "results") / "bench" / "train.json"
-    if profile != "cpu" or not path.is_file():
+    """``bench train``'s rows (:func:`pixelbook.results.read_bench`), the evidence of the timing
+    claims at the ``cpu`` profile, whose sizes it times; [] at another profile or without the file."""
+    bench = read_bench("train", results_dir) if profile == "cpu" else None
+    if bench is None:
         return []
-    try:
-        bench = json.loads(path.read_text())
-        return [{**row, "measured_on": bench.get("device", "?"), "measured": str(bench.get("created", "?"))[:10]}
-                for row in bench["rows"]]
-    except (ValueError, KeyError, TypeError) as e:
-        raise PixelbookError(f"{path}: not a readable bench train file ({type(e).__name__}: {e}); "
-                             f"rerun `python -m pixelbook bench train`") from None
+    return [{**row, "measured_on": bench.get("device", "?"), "measured": str(bench.get("created", "?"))[:10]}
+            for row in bench["rows"] if isinstance(row, dict)]
 
 
 def timing_verdict(claim: Claim, rows, row) -> dict:

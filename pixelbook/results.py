@@ -151,6 +151,22 @@ def read_finished(folder) -> dict:
     return found
 
 
+def read_bench(what, results_dir=None) -> dict | None:
+    """``results/bench/<what>.json``, as ``python -m pixelbook bench <what>`` wrote it (None when
+    there is none); a corrupt one is one clear error."""
+    path = Path(results_dir or REPO / "results") / "bench" / f"{what}.json"
+    if not path.is_file():
+        return None
+    try:
+        bench = json.loads(path.read_text())
+        if not isinstance(bench, dict) or not isinstance(bench.get("rows"), list):
+            raise ValueError("no list of rows")
+        return bench
+    except (OSError, ValueError) as e:
+        raise PixelbookError(f"{path}: not a readable bench {what} file ({type(e).__name__}: {e}); "
+                             f"rerun `python -m pixelbook bench {what}`") from None
+
+
 def recorded_runs(folder) -> list[dict]:
     """Every run entry ``folder`` records, its last execution's first, then those landed since."""
     return list(read_metrics(folder).get("runs", [])) + list(read_finished(folder).values())

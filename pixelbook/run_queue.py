@@ -19,7 +19,6 @@ measurement, its FLOPs at a nominal rate. Only the order (and
 ``--plan``'s estimates) depend on it.
 """
 
-import json
 import os
 import subprocess
 import sys
@@ -31,7 +30,7 @@ import torch
 
 from . import bench, book, data, models, profiles, runs
 from .errors import InputError, PixelbookError
-from .results import Column, cpu_seconds, render
+from .results import Column, cpu_seconds, read_bench, render
 from .storage import REPO, runs_root
 from .train import checkpoints
 
@@ -90,14 +89,15 @@ def landed(ch, record, name) -> bool:
 
 def measured_rates() -> dict:
     """{family: [(size knobs, images/s, FLOPs per image)]}: every size ``bench train`` measured at
-    one thread (``results/bench/train.json``)."""
+    one thread (:func:`pixelbook.results.read_bench`); {} without a readable file, when the
+    estimates fall back to FLOPs at a nominal rate."""
     try:
-        rows = json.loads((REPO / "results" / "bench" / "train.json").read_text())["rows"]
-    except (OSError, ValueError, KeyError):
+        bench = read_bench("train") or {"rows": []}
+    except PixelbookError:
         return {}
     rates = {}
-    for r in rows:
-        if r.get("threads") == 1 and "images_per_s" in r:
+    for r in bench["rows"]:
+        if isinstance(r, dict) and r.get("threads") == 1 and "images_per_s" in r:
             rates.setdefault(r["family"], []).append((r.get("knobs", {}), r["images_per_s"], r["flops_per_image"]))
     return rates
 

@@ -187,7 +187,6 @@ def test_a_timing_claim_stands_on_the_benchs_repeats_never_on_the_runs_images_pe
     assert claims.verdict(speed, fast_runs, [timed("pixelcnn", 140), rows[1]])["verdict"] == "not tested"   # one timing
     assert claims.verdict(speed, fast_runs, [])["verdict"] == "not tested"                              # no bench at all
     (tmp_path / "bench").mkdir()
-    (tmp_path / "bench" / "train.json").write_text(json.dumps({"rows": rows}))
     (tmp_path / "bench" / "train.json").write_text(json.dumps({"rows": rows, "device": "cpu: X (2 threads)",
                                                                  "created": "2026-12-04T20:00:00+00:00"}))
     assert [r["family"] for r in claims.timings("cpu", tmp_path)] == [r["family"] for r in rows]

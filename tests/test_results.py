@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pixelbook import runs
+from pixelbook import results, runs
+from pixelbook.errors import PixelbookError
 
 REPO = Path(__file__).resolve().parent.parent
 RUNS = [(path, run) for path in sorted((REPO / "results").glob("*/*/metrics.json"))
@@ -88,3 +89,14 @@ def test_every_committed_weights_file_belongs_to_a_run_its_chapter_cites():
         if weights.stem not in cited:
             orphans.append(str(weights.relative_to(REPO)))
     assert not orphans, f"weights no table cites: {orphans}"
+
+
+def test_a_bench_file_reads_back_and_a_missing_or_corrupt_one_says_so(tmp_path):
+    assert results.read_bench("train", tmp_path) is None
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "train.json").write_text(json.dumps({"device": "cpu: X", "rows": [{"family": "pixelcnn"}]}))
+    assert results.read_bench("train", tmp_path)["rows"] == [{"family": "pixelcnn"}]
+    for corrupt in ("{not json", "[1, 2]", '{"rows": 3}'):
+        (tmp_path / "bench" / "train.json").write_text(corrupt)
+        with pytest.raises(PixelbookError, match=r"train.json: not a readable bench train file.*bench train`"):
+            results.read_bench("train", tmp_path)

@@ -112,3 +112,13 @@ def test_a_worker_landing_late_never_writes_its_stale_copy_over_a_newer_landing(
     landed = json.loads((out / book.FINISHED_RUNS).read_text())
     assert landed["h-retrained"]["trained"]["created"] == "2026-02-01" and set(landed) == {"h-retrained", "h-own"}
     assert late.previous["h-retrained"]["trained"]["created"] == "2026-02-01"    # and the worker now sees it too
+
+
+def test_the_rates_read_the_committed_bench_and_fall_back_without_a_readable_one(tmp_path, monkeypatch):
+    """The queue's rates come from the one reader of ``bench train``'s file: the committed file gives
+    a rate of every family at one thread; a corrupt one leaves the estimates to FLOPs, not a crash."""
+    assert {"pixelcnn", "diagonal_bilstm", "row_lstm"} <= set(run_queue.measured_rates())
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "train.json").write_text("{not json")
+    monkeypatch.setattr(run_queue, "read_bench", lambda what: results.read_bench(what, tmp_path))
+    assert run_queue.measured_rates() == {}
