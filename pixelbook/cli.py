@@ -107,7 +107,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("chapter", nargs="+", help="chapter slugs, or 'all'")
     r.add_argument("--workers", type=positive_int, help="train every run of the chapters over N worker processes, "
                                                         "longest first, then execute the chapters (the run queue)")
-    r.add_argument("--only", type=int, metavar="K", help="train run K of the chapter's queue and land it; execute nothing")
+    r.add_argument("--only", metavar="K|NAME", help="train one run of the chapter (index K of its declared runs, or "
+                   "its name as --list prints it) and land it; execute nothing")
     r.add_argument("--list", action="store_true", help="print the queue: one worker command per run not yet landed")
     r.add_argument("--plan", action="store_true", help="print every run of the chapters with its estimated time at "
                                                        "one thread and, once landed, the CPU time it took")
@@ -165,7 +166,7 @@ def cmd_run(args):
     if args.only is not None or args.list or args.plan or args.workers:
         if args.only is not None:
             if len(chapters) != 1:
-                raise PixelbookError("--only K trains one run of one chapter: name one chapter")
+                raise PixelbookError("--only trains one run of one chapter: name one chapter")
             if args.threads:
                 torch.set_num_threads(args.threads)
             run = run_queue.train_one(chapters[0], args.profile, args.only, args.parameter, not args.quiet, args.retrain)

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from . import bench, book, data, models, profiles, runs
-from .errors import InputError, PixelbookError
+from .errors import InputError, PixelbookError, known
 from .results import Column, cpu_seconds, read_bench, render
 from .storage import REPO, runs_root
 from .train import checkpoints
@@ -51,9 +51,10 @@ class Job:
     landed: dict | None = None    # the finished run's entry, once it has landed
 
     def command(self, profile, threads, parameters=()) -> list[str]:
-        """The worker's command line (what ``--list`` prints)."""
+        """The worker's command line (what ``--list`` prints). It names the run, not its index, so
+        a worker started after the chapter's list of runs changed still trains this run."""
         return [sys.executable, "-m", "pixelbook", "run", self.chapter, "--profile", profile, "--only",
-                str(self.index), "--threads", str(threads), *[a for p in parameters for a in ("-p", p)]]
+                self.name, "--threads", str(threads), *[a for p in parameters for a in ("-p", p)]]
 
 
 def chapter_for(chapter, profile, parameters=(), retrain=False):
@@ -118,16 +119,24 @@ def estimate_seconds(record, images, measured) -> float:
     return images * flops / (NOMINAL_GFLOP_S * 1e9)
 
 
-def train_one(chapter, profile, index, parameters=(), progress=True, retrain=False):
-    """A worker: train run ``index`` of the chapter (resuming its run folder) and land it; with
-    ``retrain``, train it afresh even where it has landed (a run whose measured speed is stale)."""
+def train_one(chapter, profile, run, parameters=(), progress=True, retrain=False):
+    """A worker: train one run of the chapter (``run``: its index K in the chapter's declared runs,
+    or its name as ``--list`` prints it), resuming its run folder, and land it; with ``retrain``,
+    train it afresh even where it has landed (a run whose measured speed is stale)."""
     ch = chapter_for(chapter, profile, parameters, retrain)
     planned = profiles.chapter_runs(chapter, profile)
-    if not 0 <= index < len(planned):
-        raise InputError(f"chapter {chapter} has {len(planned)} runs at the {profile!r} profile; "
-                         f"--only takes 0..{len(planned) - 1}")
-    _, run = ch.train(**profiles.spec_keywords(planned[index]), progress=progress)
-    return run
+    if str(run).isdigit():
+        if not 0 <= int(run) < len(planned):
+            raise InputError(f"chapter {chapter} has {len(planned)} runs at the {profile!r} profile; "
+                             f"--only takes 0..{len(planned) - 1} or a run's name")
+        spec = planned[int(run)]
+    else:
+        names = {ch.plan(**profiles.spec_keywords(spec))[2]: spec for spec in planned}
+        if run not in names:
+            raise InputError(f"chapter {chapter} declares no run {run!r} at the {profile!r} profile; "
+                             f"known: {known(names)}")
+        spec = names[run]
+    return ch.train(**profiles.spec_keywords(spec), progress=progress)[1]
 
 
 def describe(job) -> str:

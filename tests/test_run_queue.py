@@ -11,7 +11,10 @@ import sys
 import time
 from types import SimpleNamespace
 
+import pytest
+
 from pixelbook import book, profiles, results, run_queue
+from pixelbook.errors import InputError
 from pixelbook.storage import REPO
 
 CHAPTER = "gated_pixelcnn"                    # two runs at two seeds, 150 steps at smoke, a checkpoint every 50
@@ -65,7 +68,23 @@ def test_the_list_prints_one_worker_command_per_run(tmp_path, monkeypatch, capsy
     assert len(lines) == len(profiles.chapter_runs(CHAPTER, "smoke"))
     assert all(line.startswith(f"python -m pixelbook run {CHAPTER} --profile smoke --only ") and
                line.endswith("--threads 1") for line in lines)
-    assert sorted(int(line.split("--only ")[1].split()[0]) for line in lines) == [0, 1, 2, 3]
+    assert sorted(line.split("--only ")[1].split()[0] for line in lines) == [               # by name, not index
+        "gated_pixelcnn", "gated_pixelcnn-given-y", "gated_pixelcnn-given-y-seed-1", "gated_pixelcnn-seed-1"]
+
+
+def test_a_worker_names_its_run_and_a_wrong_name_or_index_is_one_line(tmp_path, monkeypatch):
+    """A worker's ``--only`` names its run, so a queue started before the chapter's list of runs
+    changed (a seed added in the middle) never trains a neighbour instead; an index still works."""
+    monkeypatch.setattr(book, "RESULTS", tmp_path / "results")
+    trained = []
+    monkeypatch.setattr(book.Chapter, "train", lambda self, **kw: trained.append(kw) or (None, {}))
+    run_queue.train_one(CHAPTER, "smoke", "gated_pixelcnn-given-y-seed-1")
+    run_queue.train_one(CHAPTER, "smoke", "1")
+    assert [(kw.get("label"), kw.get("seed", 0)) for kw in trained] == [("given y", 1), (None, 1)]
+    with pytest.raises(InputError, match="declares no run 'pixelcnn-seed-1'.*known: gated_pixelcnn, "):
+        run_queue.train_one(CHAPTER, "smoke", "pixelcnn-seed-1")
+    with pytest.raises(InputError, match=r"has 4 runs at the 'smoke' profile; --only takes 0..3 or a run's name"):
+        run_queue.train_one(CHAPTER, "smoke", "4")
 
 
 def test_the_plan_lists_every_run_with_its_estimate_and_what_the_landed_ones_took():
