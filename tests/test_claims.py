@@ -112,7 +112,7 @@ def test_the_tables_write_the_ledger(tmp_path):
 @pytest.mark.parametrize("profile", ["smoke", "cpu"])
 def test_every_run_a_claim_compares_is_declared_at_two_seeds_or_more(profile):
     """A verdict needs 2 seeds a side: ``profiles.chapter_runs`` declares each side of every
-    tested claim at least twice (``Profile.seeds``; ``one_seed`` only for runs no claim compares)."""
+    tested claim at least twice (``Profile.seeds_of``; one seed only for runs no claim compares)."""
     from pixelbook import profiles
     for claim in claims.CLAIMS:
         if claim.untested or claim.budget and claim.budget != (profiles.get(claim.chapter, profile).second_budget
@@ -125,11 +125,14 @@ def test_every_run_a_claim_compares_is_declared_at_two_seeds_or_more(profile):
             assert len(set(seeds)) >= 2, (claim.claim, side, profile)
 
 
-def test_one_seed_names_only_runs_the_chapter_declares():
+def test_run_seeds_name_only_runs_the_chapter_declares_and_each_trains_at_its_seeds():
     from pixelbook import profiles
     for (chapter, profile), entry in profiles.ENTRIES.items():
-        declared = {(spec["model"], spec.get("label")) for spec in profiles.chapter_runs(chapter, profile)}
-        assert set(entry.one_seed) <= declared, (chapter, profile)
+        planned = profiles.chapter_runs(chapter, profile)
+        declared = {(spec["model"], spec.get("label")) for spec in planned}
+        assert set(entry.run_seeds) <= declared, (chapter, profile)
+        for key, seeds in entry.run_seeds.items():
+            assert [spec.get("seed", 0) for spec in planned if (spec["model"], spec.get("label")) == key] == list(seeds)
 
 
 def test_the_ledger_stands_on_runs_landed_since_the_chapter_last_executed(tmp_path):
