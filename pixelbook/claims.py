@@ -16,11 +16,13 @@ seed of both sides that the chapter's ``results/<profile>/<chapter>/`` stands on
 
 Every verdict carries the runs' training images, the seeds per side, each side's mean and
 range, and whether every run's held-out curve flattened (:func:`pixelbook.results.curve_end`).
-A claim about training speed (``timing``) stands on ``bench train`` instead
-(``results/bench/train.json``): every family timed at its leaderboard size and one thread, in
-rounds that time them all in turn, on a machine with nothing else running. Its repeats count as
-seeds. The images/s of the training runs themselves are no evidence: each run was timed at
-another moment, beside another run on the other core. No verdict is written by hand.
+A claim about speed (``timing``: the benchmark it reads) stands on a benchmark's rows instead
+(``results/bench/<timing>.json``, :func:`pixelbook.results.read_bench`), each side one row picked
+by its model and :attr:`Side.row`. ``bench train`` times every family at its leaderboard size and
+one thread, in rounds that time them all in turn; the sampling benchmarks time the cached and the
+naive sampler in rounds (:func:`pixelbook.bench.side_by_side`). A row's repeats count as seeds.
+The images/s of the training runs themselves are no evidence: each run was timed at another
+moment, beside another run on the other core. No verdict is written by hand.
 """
 
 from dataclasses import dataclass
@@ -36,6 +38,7 @@ class Side:
     model: str
     label: str | None = None          # the runs' variant label (None: the main runs)
     metric: str | None = None         # this side's own metric (two factors of one bound), else the claim's
+    row: tuple = ()                   # a timing side: (key, value) pairs picking its benchmark row
 
     def describe(self) -> str:
         term = (f", its {self.metric.removeprefix('parts.')} term" if self.metric and self.metric.startswith("parts.")
@@ -44,7 +47,11 @@ class Side:
 
 
 # A side's own metric in words; "parts.<name>" reads "its <name> term"
-TERMS = {"probe.middle": "probed at its best layer before the last", "probe.last": "probed at its last layer"}
+TERMS = {"probe.middle": "probed at its best layer before the last", "probe.last": "probed at its last layer",
+         "cached_s": "cached, per batch", "naive_s": "naive, per batch", "speedup": "speed-up of caching",
+         "cached_ms_per_pixel": "cached, per pixel", "naive_ms_per_pixel": "naive, per pixel"}
+# A timing side's row in ``bench train``: the family at its leaderboard size, one thread
+LEADERBOARD_SIZE = (("size", "leaderboard"), ("threads", 1))
 
 
 @dataclass(frozen=True)
@@ -59,7 +66,7 @@ class Claim:
     higher_is_better: bool = False    # bits/dim: lower is better; images/s, accuracy: higher
     untested: str | None = None       # why the book cannot test it, for claims it lists but cannot test
     budget: str | None = None         # the leaderboard's second budget: the label of both sides' runs
-    timing: bool = False              # evidence: ``bench train``'s repeated timings at the leaderboard size, not runs
+    timing: str | None = None         # evidence: this benchmark's repeated timings ("train", "sampling"), not runs
 
 
 VERDICTS = ("reproduced", "not separated", "contradicted", "not tested")
@@ -70,9 +77,9 @@ RULE = ("Separated: every seed of one side beats every seed of the other, with a
 
 PIXELRNN, GATED, PIXELCNN_PP = "vandenoord2016pixelrnn", "vandenoord2016conditional", "salimans2017pixelcnnpp"
 FAST, AUXILIARY, IGPT = "ramachandran2017fast", "kolesnikov2017pixelcnn", "chen2020igpt"
+PP_CPU, ROW_28 = "pixelcnn_pp, cpu size", (("size", 28),)   # bench sampling's PixelCNN++ at its chapter's size
 LONG = "240k images"                   # profiles: the cpu leaderboard's second budget
 SHORT = "quarter budget"               # profiles: ImageGPT's twin of its main run, a quarter of its steps
-TIMINGS = "a timing, not a seeded run: the benchmark times each side once (the cached side a median of 3)"
 
 
 def at_both_budgets(*claims) -> list[Claim]:
@@ -101,14 +108,14 @@ CLAIMS = [
     ),
     # -- training speed: timed side by side (bench train), each family at its leaderboard size, 1 thread --
     Claim("leaderboard", "The PixelCNN trains faster than the Row LSTM: all its conditionals in parallel",
-          PIXELCNN_PP, "section 1", Side("pixelcnn"), Side("row_lstm"), metric="images_per_s", higher_is_better=True,
-          timing=True),
+          PIXELCNN_PP, "section 1", Side("pixelcnn", row=LEADERBOARD_SIZE), Side("row_lstm", row=LEADERBOARD_SIZE),
+          metric="images_per_s", higher_is_better=True, timing="train"),
     Claim("leaderboard", "The PixelCNN trains faster than the Diagonal BiLSTM: all its conditionals in parallel",
-          PIXELCNN_PP, "section 1", Side("pixelcnn"), Side("diagonal_bilstm"), metric="images_per_s",
-          higher_is_better=True, timing=True),
+          PIXELCNN_PP, "section 1", Side("pixelcnn", row=LEADERBOARD_SIZE),
+          Side("diagonal_bilstm", row=LEADERBOARD_SIZE), metric="images_per_s", higher_is_better=True, timing="train"),
     Claim("leaderboard", "Gated PixelCNN costs far less compute than the PixelRNN (training images per second)",
-          GATED, "abstract", Side("gated_pixelcnn"), Side("diagonal_bilstm"), metric="images_per_s",
-          higher_is_better=True, timing=True),
+          GATED, "abstract", Side("gated_pixelcnn", row=LEADERBOARD_SIZE),
+          Side("diagonal_bilstm", row=LEADERBOARD_SIZE), metric="images_per_s", higher_is_better=True, timing="train"),
     Claim("pixelrnn", "Residual and skip connections, and depth up to 12 layers, lower the NLL", PIXELRNN,
           "section 5 (ablation tables)", untested="the book trains no such ablation, and the paper's tables "
                                                   "were not checked against its text here"),
@@ -132,8 +139,15 @@ CLAIMS = [
     Claim("pixelcnn_pp", "A small receptive field attains competitive likelihood, with samples lacking global "
                          "structure", PIXELCNN_PP, "section 3.3, Table 2", untested="no receptive-field ablation here"),
     # -- Fast PixelCNN++ --------------------------------------------------------------------------
-    Claim("fast_sampling", "Caching hidden states speeds sampling up (up to 183x for PixelCNN++), more so at larger "
-                           "batches", FAST, "abstract, README", untested=TIMINGS + "; see the fast_sampling chapter"),
+    # bench sampling: untrained models (a sampler's cost does not depend on the weights), PixelCNN++
+    # at its chapter's cpu size and the middle image size, 28x28
+    Claim("fast_sampling", "Caching hidden states speeds sampling up (up to 183x for PixelCNN++): here at batch 1",
+          FAST, "abstract, README", Side(PP_CPU, "batch 1, 28x28", "cached_s", ROW_28 + (("batch", 1),)),
+          Side(PP_CPU, "batch 1, 28x28", "naive_s", ROW_28 + (("batch", 1),)), metric="cached_s", timing="sampling"),
+    Claim("fast_sampling", "Caching speeds sampling up more at larger batches", FAST, "abstract, README",
+          Side(PP_CPU, "batch 64, 28x28", row=ROW_28 + (("batch", 64),)),
+          Side(PP_CPU, "batch 1, 28x28", row=ROW_28 + (("batch", 1),)), metric="speedup", higher_is_better=True,
+          timing="sampling"),
     # -- Kolesnikov & Lampert: the auxiliary variables ---------------------------------------------
     Claim("auxiliary", "The grey sketch costs far fewer bits than the colour details (0.459 against 2.52)", AUXILIARY,
           "section 4.1", Side("grayscale_pixelcnn", metric="parts.sketch"),
@@ -142,8 +156,10 @@ CLAIMS = [
                        "here: does the grey base help?", AUXILIARY, "section 5",
           Side("pyramid_pixelcnn", "colour grey base"), Side("pyramid_pixelcnn", "colour")),
     Claim("auxiliary", "The uncached Pyramid PixelCNN samples about 12x faster per pixel than PixelCNN++ with caching "
-                       "(0.004 against 0.05 s)", AUXILIARY, "section 4.2",
-          untested=TIMINGS + "; see the auxiliary chapter's timing table"),
+                       "(0.004 against 0.05 s): here at batch 1, 32x32, untrained", AUXILIARY, "section 4.2",
+          Side("pyramid_pixelcnn", "batch 1", "naive_ms_per_pixel", (("batch", 1),)),
+          Side("pixelcnn_pp", "batch 1", "cached_ms_per_pixel", (("batch", 1),)), metric="naive_ms_per_pixel",
+          timing="pyramid"),
     Claim("auxiliary", "The sketch gives samples a strongly coherent global structure", AUXILIARY, "section 4.1, Figure 2",
           untested="a judgement of samples, not a number"),
     Claim("auxiliary", "The CIFAR-10 bounds (Grayscale 2.98, Pyramid 3.32) and CelebA's per-resolution scores",
@@ -178,29 +194,40 @@ def value(run, metric):
     return run
 
 
-def timings(profile, results_dir=None) -> list[dict]:
-    """``bench train``'s rows (:func:`pixelbook.results.read_bench`), the evidence of the timing
-    claims at the ``cpu`` profile, whose sizes it times; [] at another profile or without the file."""
-    bench = read_bench("train", results_dir) if profile == "cpu" else None
-    if bench is None:
-        return []
-    return [{**row, "measured_on": bench.get("device", "?"), "measured": str(bench.get("created", "?"))[:10]}
-            for row in bench["rows"] if isinstance(row, dict)]
+def timings(profile, results_dir=None, claims=None) -> dict:
+    """{benchmark: its rows}: the evidence of the timing claims (:attr:`Claim.timing`) at the
+    ``cpu`` profile, whose sizes the benchmarks time, each row with the machine and the day that
+    measured it; {} at another profile, a benchmark without a file left out."""
+    timed = {}
+    for what in sorted({c.timing for c in claims or CLAIMS if c.timing}) if profile == "cpu" else ():
+        bench = read_bench(what, results_dir)
+        if bench is not None:
+            timed[what] = [{**row, "measured_on": bench.get("device", "?"), "measured": str(bench.get("created", "?"))[:10]}
+                           for row in bench["rows"] if isinstance(row, dict)]
+    return timed
+
+
+def timing_row(rows, side: Side) -> dict | None:
+    """The benchmark row of a timing side: its model (or family) and every pair of :attr:`Side.row`."""
+    return next((r for r in rows if (r.get("model") or r.get("family")) == side.model and not r.get("skipped")
+                 and all(r.get(k) == v for k, v in side.row)), None)
 
 
 def timing_verdict(claim: Claim, rows, row) -> dict:
-    """A timing claim's row: each side's repeats at its leaderboard size and 1 thread, by the seeds' rule."""
-    found = {name: next((r for r in rows if r.get("family") == side.model and r.get("size") == "leaderboard"
-                         and r.get("threads") == 1 and not r.get("skipped")), None)
-             for name, side in (("better", claim.better), ("worse", claim.worse))}
-    missing = [side.describe() for side, r in ((claim.better, found["better"]), (claim.worse, found["worse"])) if r is None]
+    """A timing claim's row: each side's repeats in its benchmark row, by the seeds' rule."""
+    sides = (("better", claim.better), ("worse", claim.worse))
+    found = {name: timing_row(rows, side) for name, side in sides}
+    metrics = {name: side.metric or claim.metric for name, side in sides}
+    missing = [side.describe() for name, side in sides if found[name] is None]
     if missing:
-        return {**row, "evidence": f"no bench train timing of {' and '.join(missing)} at the leaderboard size, 1 thread"}
-    values = {name: r.get("images_per_s_repeats") or [r["images_per_s"]] for name, r in found.items()}
-    row["evidence"] = "; ".join(f"{side.describe()} {summary(values[name], claim.metric, 'repeat')} images/s"
-                                for name, side in (("better", claim.better), ("worse", claim.worse)))
+        return {**row, "evidence": f"no bench {claim.timing} timing of {' and '.join(missing)}"}
+    values = {name: r.get(f"{metrics[name]}_repeats") or [r[metrics[name]]] for name, r in found.items()}
+    row["evidence"] = "; ".join(f"{side.describe()} {summary(values[name], metrics[name], 'repeat')}"
+                                f"{UNITS.get(metrics[name], '')}" for name, side in sides)
     better = found["better"]
-    row.update(budget=f"bench train, batch {better['batch']}, 1 thread, on {better.get('measured_on', '?')} "
+    threads = f", {better['threads']} thread{'s' * (better['threads'] > 1)}" if "threads" in better else ""
+    batches = " / ".join(str(b) for b in sorted({r["batch"] for r in found.values()}))
+    row.update(budget=f"bench {claim.timing}, batch {batches}{threads}, on {better.get('measured_on', '?')} "
                       f"({better.get('measured', '?')})", flat="— (a timing)",
                seeds=f"{len(values['better'])} / {len(values['worse'])} repeats")
     if min(len(v) for v in values.values()) < 2:
@@ -215,16 +242,16 @@ def compare(claim, better, worse) -> str:
     return "reproduced" if separated(good, bad) else "contradicted" if separated(bad, good) else "not separated"
 
 
-def verdict(claim: Claim, runs, timed=()) -> dict:
+def verdict(claim: Claim, runs, timed=None) -> dict:
     """One ledger row: the claim, its evidence and its computed verdict (module docstring), from the
-    chapter's ``runs``, or for a timing claim from ``timed`` (:func:`timings`)."""
+    chapter's ``runs``, or for a timing claim from ``timed`` ({benchmark: rows}, :func:`timings`)."""
     row = {"chapter": claim.chapter, "claim": claim.claim, "paper": claim.paper, "section": claim.section,
            "better": claim.better.describe() if claim.better else "", "worse": claim.worse.describe() if claim.worse else "",
            "metric": claim.metric, "budget": "", "seeds": "", "evidence": "", "flat": "", "verdict": "not tested"}
     if claim.untested:
         return {**row, "evidence": claim.untested}
     if claim.timing:
-        return timing_verdict(claim, timed, row)
+        return timing_verdict(claim, (timed or {}).get(claim.timing, []), row)
     runs = [r for r in runs if complete(r)]                            # a partial run is no evidence
     sides = {}
     metrics = {name: side.metric or claim.metric for name, side in (("better", claim.better), ("worse", claim.worse))}
@@ -257,8 +284,14 @@ def verdict(claim: Claim, runs, timed=()) -> dict:
     return {**row, "verdict": compare(claim, values["better"], values["worse"])}
 
 
+# How a metric's values print (bits/dim, the default: 3 decimals), and a unit after a side's summary
+FORMATS = {"images_per_s": "{:.1f}", "speedup": "{:.1f}×", "cached_s": "{:.3f} s", "naive_s": "{:.2f} s",
+           "cached_ms_per_pixel": "{:.3f} ms", "naive_ms_per_pixel": "{:.2f} ms"}
+UNITS = {"images_per_s": " images/s"}
+
+
 def summary(values, metric, unit="seed") -> str:
-    shown = "{:.1%}" if metric.startswith("probe.") else "{:.1f}" if metric == "images_per_s" else "{:.3f}"
+    shown = "{:.1%}" if metric.startswith("probe.") else FORMATS.get(metric, "{:.3f}")
     mean = sum(values) / len(values)
     seeds = f"{len(values)} {unit}{'s' * (len(values) > 1)}"
     if len(values) == 1:
@@ -269,7 +302,7 @@ def summary(values, metric, unit="seed") -> str:
 def ledger(profile="cpu", results_dir=None, claims=CLAIMS) -> list[dict]:
     """Every claim's row at ``profile``, in declaration order."""
     results_dir = Path(results_dir or REPO / "results")
-    cache, timed = {}, timings(profile, results_dir)
+    cache, timed = {}, timings(profile, results_dir, claims)
     rows = []
     for claim in claims:
         if claim.chapter not in cache:

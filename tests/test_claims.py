@@ -115,9 +115,9 @@ def test_every_run_a_claim_compares_is_declared_at_two_seeds_or_more(profile):
     tested claim at least twice (``Profile.seeds_of``; one seed only for runs no claim compares)."""
     from pixelbook import profiles
     for claim in claims.CLAIMS:
-        if claim.untested or claim.budget and claim.budget != (profiles.get(claim.chapter, profile).second_budget
+        if claim.untested or claim.timing or claim.budget and claim.budget != (profiles.get(claim.chapter, profile).second_budget
                                                               or (None,))[0]:
-            continue                                                   # smoke's second budget is another
+            continue                          # a benchmark's repeats, not runs; smoke's second budget is another
         for side in (claim.better, claim.worse):
             label = side.label if side.label is not None else claim.budget
             seeds = [spec.get("seed", 0) for spec in profiles.chapter_runs(claim.chapter, profile)
@@ -182,23 +182,51 @@ def test_a_timing_claim_stands_on_the_benchs_repeats_never_on_the_runs_images_pe
         run("diagonal_bilstm", 3.0, s, images_per_s=1) for s in (0, 1)]
     rows = [timed("pixelcnn", 140, 141, 139), timed("diagonal_bilstm", 120, 119, 121),
             timed("diagonal_bilstm", 999, 999, 999, threads=2), timed("pixelcnn", 1, 1, 1, size="pixelcnn cpu")]
-    row = claims.verdict(speed, fast_runs, rows)
+    row = claims.verdict(speed, fast_runs, {"train": rows})
     assert row["verdict"] == "reproduced" and row["seeds"] == "3 / 3 repeats"
     assert "pixelcnn 140.0 (range 139.0–141.0, 3 repeats) images/s" in row["evidence"] and "a timing" in row["flat"]
     slower = [timed("pixelcnn", 110, 111, 109)] + rows[1:]
-    assert claims.verdict(speed, fast_runs, slower)["verdict"] == "contradicted"
-    assert claims.verdict(speed, fast_runs, [timed("pixelcnn", 140), rows[1]])["verdict"] == "not tested"   # one timing
-    assert claims.verdict(speed, fast_runs, [])["verdict"] == "not tested"                              # no bench at all
+    assert claims.verdict(speed, fast_runs, {"train": slower})["verdict"] == "contradicted"
+    assert claims.verdict(speed, fast_runs, {"train": [timed("pixelcnn", 140), rows[1]]})["verdict"] == "not tested"
+    assert claims.verdict(speed, fast_runs, {})["verdict"] == "not tested"                              # no bench at all
     (tmp_path / "bench").mkdir()
     (tmp_path / "bench" / "train.json").write_text(json.dumps({"rows": rows, "device": "cpu: X (2 threads)",
                                                                  "created": "2026-12-04T20:00:00+00:00"}))
-    assert [r["family"] for r in claims.timings("cpu", tmp_path)] == [r["family"] for r in rows]
-    assert claims.timings("smoke", tmp_path) == []                                                   # it times cpu sizes
+    assert [r["family"] for r in claims.timings("cpu", tmp_path)["train"]] == [r["family"] for r in rows]
+    assert claims.timings("smoke", tmp_path) == {}                                                   # it times cpu sizes
     assert "on cpu: X (2 threads) (2026-12-04)" in claims.ledger("cpu", tmp_path, [speed])[0]["budget"]
     assert next(r for r in claims.ledger("cpu", tmp_path, [speed]))["verdict"] == "reproduced"
     (tmp_path / "bench" / "train.json").write_text("[1, 2]")
     with pytest.raises(PixelbookError, match="train.json: not a readable bench train file"):
         claims.timings("cpu", tmp_path)
+
+
+def test_the_sampling_claims_compare_each_sides_repeats_in_its_benchmark_row():
+    """The caching claims read bench sampling's PixelCNN++ rows at its chapter's size (28x28), the
+    Pyramid's bench pyramid's rows at batch 1: each side's repeats, by the seeds' rule."""
+    caching, batches = [c for c in claims.CLAIMS if c.timing == "sampling"]
+    pyramid = next(c for c in claims.CLAIMS if c.timing == "pyramid")
+    def row(model, batch, cached, naive, size=28):
+        return {"model": model, "size": size, "batch": batch, "cached_s_repeats": cached, "naive_s_repeats": naive,
+                "speedup_repeats": [n / c for n, c in zip(naive, cached)],
+                **{f"{k}_ms_per_pixel_repeats": [1000 * t / 1024 for t in v] for k, v in (("cached", cached), ("naive", naive))}}
+    sampling = [row(claims.PP_CPU, 1, [1.0, 1.1, 1.05], [15.0, 16.0]), row(claims.PP_CPU, 64, [2.0, 2.1, 2.2], [280.0, 290.0]),
+                row(claims.PP_CPU, 1, [9.0, 9.0, 9.0], [1.0, 1.0], size=14), row("pixelcnn", 1, [9.0, 9.0], [1.0, 1.0])]
+    first = claims.verdict(caching, [], {"sampling": sampling})
+    assert first["verdict"] == "reproduced" and first["seeds"] == "3 / 2 repeats"
+    assert "cpu size (batch 1, 28x28), cached, per batch 1.050 s (range 1.000 s–1.100 s, 3 repeats)" in first["evidence"]
+    assert claims.verdict(batches, [], {"sampling": sampling})["verdict"] == "reproduced"
+    assert "bench sampling, batch 1 / 64" in claims.verdict(batches, [], {"sampling": sampling})["budget"]
+    flat = [sampling[0], row(claims.PP_CPU, 64, [2.0, 2.1, 2.2], [30.0, 33.0])]        # 15x against 14.5x: no gap
+    assert claims.verdict(batches, [], {"sampling": flat})["verdict"] == "not separated"
+    single = [row(claims.PP_CPU, 1, [1.0], [15.0])]
+    assert "one timing a side: no verdict" in claims.verdict(caching, [], {"sampling": single})["evidence"]
+    timed = [row("pixelcnn_pp", 1, [1.0, 1.0, 1.1], [16.0, 17.0], 32), row("pyramid_pixelcnn", 1, [0.9, 0.9, 1.0],
+                                                                             [14.0, 14.5], 32)]
+    result = claims.verdict(pyramid, [], {"pyramid": timed})
+    assert result["verdict"] == "contradicted" and "pyramid_pixelcnn (batch 1), naive, per pixel 13.92 ms" in result["evidence"]
+    assert claims.verdict(pyramid, [], {})["evidence"] == ("no bench pyramid timing of pyramid_pixelcnn (batch 1), "
+                                                          "naive, per pixel and pixelcnn_pp (batch 1), cached, per pixel")
 
 
 def test_bench_train_times_every_configuration_in_rounds():

@@ -160,6 +160,12 @@ def test_sampling_benchmark_scales_a_slow_naive_run_from_its_first_pixels(tmp_pa
         assert row["naive_ms_per_pixel"] == pytest.approx(1000 * row["naive_s"] / row["size"] ** 2, rel=1e-2)
     full = bench.sampling(["pixelcnn"], batches=[1], sizes=[4], progress=False)[0]
     assert not full["naive_estimated"] and full["naive_pixels"] == 16 and full["identical"]
+    for row in rows + [full]:                # timed in rounds: 3 cached, 2 naive, each round's ratio kept
+        assert len(row["cached_s_repeats"]) == 3 and len(row["naive_s_repeats"]) == 2 == len(row["speedup_repeats"])
+        assert row["cached_s"] == pytest.approx(sorted(row["cached_s_repeats"])[1], abs=1e-4)   # the median
+        assert row["speedup_repeats"][0] == pytest.approx(row["naive_s_repeats"][0] / row["cached_s_repeats"][0], rel=0.02)
+        assert row["naive_ms_per_pixel_repeats"][1] == pytest.approx(
+            1000 * row["naive_s_repeats"][1] / row["size"] ** 2, rel=1e-2)
     summary = bench.profile_steps("pixelcnn", 2, size=4)
     assert summary["steps"] == 16 and summary["ops"] and 0 <= summary["python_share"] < 1
     path = bench.write_sampling(rows, out=tmp_path, profiles=[summary])
