@@ -28,7 +28,6 @@ moment, beside another run on the other core. No verdict is written by hand.
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import PixelbookError
 from .storage import REPO
 from .results import FLAT_BPD, Column, complete, curve_end, landed_runs, read_bench, separated, write_table
 
