@@ -212,6 +212,13 @@ def timing_row(rows, side: Side) -> dict | None:
                  and all(r.get(k) == v for k, v in side.row)), None)
 
 
+def scaled(row, metric) -> str:
+    """A note where a side's figure stands on a naive run that drew only its first pixels."""
+    naive = metric.startswith("naive") or metric == "speedup"
+    return (f" (naive scaled up from its first {row['naive_pixels']:,} pixels)"
+            if naive and row.get("naive_estimated") else "")
+
+
 def timing_verdict(claim: Claim, rows, row) -> dict:
     """A timing claim's row: each side's repeats in its benchmark row, by the seeds' rule."""
     sides = (("better", claim.better), ("worse", claim.worse))
@@ -222,7 +229,8 @@ def timing_verdict(claim: Claim, rows, row) -> dict:
         return {**row, "evidence": f"no bench {claim.timing} timing of {' and '.join(missing)}"}
     values = {name: r.get(f"{metrics[name]}_repeats") or [r[metrics[name]]] for name, r in found.items()}
     row["evidence"] = "; ".join(f"{side.describe()} {summary(values[name], metrics[name], 'repeat')}"
-                                f"{UNITS.get(metrics[name], '')}" for name, side in sides)
+                                f"{UNITS.get(metrics[name], '')}{scaled(found[name], metrics[name])}"
+                                for name, side in sides)
     better = found["better"]
     threads = f", {better['threads']} thread{'s' * (better['threads'] > 1)}" if "threads" in better else ""
     batches = " / ".join(str(b) for b in sorted({r["batch"] for r in found.values()}))

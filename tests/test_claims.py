@@ -216,6 +216,9 @@ def test_the_sampling_claims_compare_each_sides_repeats_in_its_benchmark_row():
     assert first["verdict"] == "reproduced" and first["seeds"] == "3 / 2 repeats"
     assert "cpu size (batch 1, 28x28), cached, per batch 1.050 s (range 1.000 s–1.100 s, 3 repeats)" in first["evidence"]
     assert claims.verdict(batches, [], {"sampling": sampling})["verdict"] == "reproduced"
+    sampling[1].update(naive_estimated=True, naive_pixels=37)                     # a naive run over its budget
+    assert "(batch 64, 28x28) 139.0× (range 138.1×–140.0×, 2 repeats) (naive scaled up from its first 37 pixels)" in (
+        claims.verdict(batches, [], {"sampling": sampling})["evidence"])
     assert "bench sampling, batch 1 / 64" in claims.verdict(batches, [], {"sampling": sampling})["budget"]
     flat = [sampling[0], row(claims.PP_CPU, 64, [2.0, 2.1, 2.2], [30.0, 33.0])]        # 15x against 14.5x: no gap
     assert claims.verdict(batches, [], {"sampling": flat})["verdict"] == "not separated"
