@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from . import data, models, plots, profiles
+from .claims import PP_CPU
 from .errors import InputError, PixelbookError, known
 from .sampling import autoregressive_sample, without_tf32
 from .train import TrainConfig, Trainer
@@ -120,7 +121,7 @@ def sampling_models(families=FAMILIES):
     its chapter trains at the cpu profile. {label: (family, size options)}."""
     chosen = {name: (name, {}) for name in families}
     if "pixelcnn_pp" in families:
-        chosen["pixelcnn_pp, cpu size"] = ("pixelcnn_pp", profiles.get("pixelcnn_pp", "cpu").models["pixelcnn_pp"])
+        chosen[PP_CPU] = ("pixelcnn_pp", profiles.get("pixelcnn_pp", "cpu").models["pixelcnn_pp"])
     return chosen
 
 

@@ -76,7 +76,8 @@ RULE = ("Separated: every seed of one side beats every seed of the other, with a
 
 PIXELRNN, GATED, PIXELCNN_PP = "vandenoord2016pixelrnn", "vandenoord2016conditional", "salimans2017pixelcnnpp"
 FAST, AUXILIARY, IGPT = "ramachandran2017fast", "kolesnikov2017pixelcnn", "chen2020igpt"
-PP_CPU, ROW_28 = "pixelcnn_pp, cpu size", (("size", 28),)   # bench sampling's PixelCNN++ at its chapter's size
+# bench sampling's label of PixelCNN++ at its chapter's cpu size (``bench.sampling_models``), and a 28x28 row
+PP_CPU, ROW_28 = "pixelcnn_pp, cpu size", (("size", 28),)
 LONG = "240k images"                   # profiles: the cpu leaderboard's second budget
 SHORT = "quarter budget"               # profiles: ImageGPT's twin of its main run, a quarter of its steps
 
