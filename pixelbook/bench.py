@@ -31,6 +31,7 @@ from .errors import InputError, PixelbookError, known
 from .sampling import autoregressive_sample, without_tf32
 from .train import TrainConfig, Trainer
 from .provenance import provenance, resolve_device
+from .results import bench_path
 from .storage import REPO, write_json
 
 FAMILIES = ("pixelcnn", "gated_pixelcnn", "pixelcnn_pp")
@@ -198,7 +199,7 @@ def report(row, name, progress):
 
 
 def pyramid(batches, size, profile, device=None, progress=True, repeats=3, naive_repeats=2):
-    """Seconds per generated pixel: the Pyramid PixelCNN against a PixelCNN++ at the same
+    """Milliseconds per generated pixel: the Pyramid PixelCNN against a PixelCNN++ at the same
     resolution and batch, each at its chapter's ``profile`` size, naive and cached, in one run,
     each timed in rounds (:func:`side_by_side`; the auxiliary chapter; the paper reports 0.004
     against 0.05 s per pixel)."""
@@ -209,8 +210,7 @@ def pyramid(batches, size, profile, device=None, progress=True, repeats=3, naive
         model = models.create(name, (1, size, size), **profiles.get(chapter, profile).models[name]).to(device).eval()
         for batch in batches:
             row = side_by_side(model, batch, repeats=repeats, naive_repeats=naive_repeats)
-            rows.append({"model": name, "image_shape": [1, size, size], **row,
-                         "naive_s_per_pixel": row["naive_s"] / size**2, "cached_s_per_pixel": row["cached_s"] / size**2})
+            rows.append({"model": name, "image_shape": [1, size, size], **row})
             report(row, name, progress)
     return rows
 
@@ -233,24 +233,23 @@ def igpt(batches, image_shape, profile, device=None, progress=True, until=None):
     return rows
 
 
-def write_bench(what, rows, figures, device=None, out=None, extra=None, stamp=None, name=None):
-    """results/bench/<what>.json (``<what>_gpu`` on a GPU) and its plots, all naming the device.
-    ``figures`` is one figure function, or {file suffix: function}; ``extra`` adds keys.
-    ``stamp`` replaces this machine's provenance (rows measured elsewhere: a device run), and
-    ``name`` the file name."""
-    out = out or REPO / "results" / "bench"
+def write_bench(what, rows, figures, device=None, results_dir=None, extra=None, stamp=None, name=None):
+    """results/bench/<what>.json (``<what>_gpu`` on a GPU; :func:`pixelbook.results.bench_path`)
+    and its plots beside it, all naming the device. ``figures`` is one figure function, or
+    {file suffix: function}; ``extra`` adds keys. ``stamp`` replaces this machine's provenance
+    (rows measured elsewhere: a device run), and ``name`` the file name."""
     record = {**(stamp or provenance("bench", what, resolve_device(device))), **(extra or {}), "rows": rows}
-    name = name or (what if record["device"].startswith("cpu") else f"{what}_gpu")
-    write_json(out / f"{name}.json", record)
+    path = bench_path(name or (what if record["device"].startswith("cpu") else f"{what}_gpu"), results_dir)
+    write_json(path, record)
     for suffix, figure in (figures if isinstance(figures, dict) else {"": figures}).items():
         fig = figure(rows, record["device"])
-        plots.save_figure(fig, out / f"{name}{suffix}.png")
+        plots.save_figure(fig, path.with_name(f"{path.stem}{suffix}.png"))
         plots.plt.close(fig)
-    return out / f"{name}.json"
+    return path
 
 
-def write_sampling(rows, device=None, out=None, profiles=None):
-    return write_bench("sampling", rows, plots.SAMPLING_FIGURES, device, out,
+def write_sampling(rows, device=None, results_dir=None, profiles=None):
+    return write_bench("sampling", rows, plots.SAMPLING_FIGURES, device, results_dir,
                        extra=None if profiles is None else {"profiles": profiles})
 
 

@@ -410,7 +410,7 @@ def write_benches(manifest, benches, results_dir):
              "dry_run": manifest["dry_run"]}
     for what, rows in benches.items():
         if rows and what in figures:
-            bench.write_bench(what, rows, figures[what], out=results_dir / "bench", stamp={**stamp, "profile": what},
+            bench.write_bench(what, rows, figures[what], results_dir=results_dir, stamp={**stamp, "profile": what},
                               name=f"{what}_gpu")
 
 

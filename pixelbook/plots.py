@@ -427,14 +427,14 @@ def igpt_figure(rows, device_name):
 
 
 def pyramid_figure(rows, device_name):
-    """Seconds per generated pixel of the Pyramid PixelCNN and PixelCNN++, naive and cached, per batch."""
+    """Milliseconds per generated pixel of the Pyramid PixelCNN and PixelCNN++, naive and cached, per batch."""
     fig, ax = plt.subplots(figsize=(6, 3.2))
     batches = sorted({r["batch"] for r in rows})
     bars = [f"{r['model']}, {path}" for r in rows if r["batch"] == batches[0] for path in ("naive", "cached")]
     grouped_bars(ax, [f"batch {b}" for b in batches], bars,
-                 lambda batch, bar: lookup(rows, f"{bar.split(', ')[1]}_s_per_pixel", model=bar.split(", ")[0],
+                 lambda batch, bar: lookup(rows, f"{bar.split(', ')[1]}_ms_per_pixel", model=bar.split(", ")[0],
                                            batch=int(batch.split()[1])))
-    ax.set_ylabel("seconds per generated pixel")
+    ax.set_ylabel("milliseconds per generated pixel")
     ax.set_title(f"Pyramid PixelCNN vs PixelCNN++ sampling, {device_name}", fontsize=9)
     return fig
 

@@ -151,10 +151,16 @@ def read_finished(folder) -> dict:
     return found
 
 
+def bench_path(name, results_dir=None) -> Path:
+    """``results/bench/<name>.json``: where ``python -m pixelbook bench`` writes a benchmark and
+    :func:`read_bench` reads it (``results_dir`` replaces ``results/``)."""
+    return Path(results_dir or REPO / "results") / "bench" / f"{name}.json"
+
+
 def read_bench(what, results_dir=None) -> dict | None:
     """``results/bench/<what>.json``, as ``python -m pixelbook bench <what>`` wrote it (None when
     there is none); a corrupt one is one clear error."""
-    path = Path(results_dir or REPO / "results") / "bench" / f"{what}.json"
+    path = bench_path(what, results_dir)
     if not path.is_file():
         return None
     try:

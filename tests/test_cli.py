@@ -168,6 +168,7 @@ def test_sampling_benchmark_scales_a_slow_naive_run_from_its_first_pixels(tmp_pa
             1000 * row["naive_s_repeats"][1] / row["size"] ** 2, rel=1e-2)
     summary = bench.profile_steps("pixelcnn", 2, size=4)
     assert summary["steps"] == 16 and summary["ops"] and 0 <= summary["python_share"] < 1
-    path = bench.write_sampling(rows, out=tmp_path, profiles=[summary])
+    path = bench.write_sampling(rows, results_dir=tmp_path, profiles=[summary])
     assert json.loads(path.read_text())["profiles"][0]["family"] == "pixelcnn"
-    assert (tmp_path / "sampling.png").exists() and (tmp_path / "sampling_per_pixel.png").exists()
+    assert path == tmp_path / "bench" / "sampling.json"
+    assert (tmp_path / "bench" / "sampling.png").exists() and (tmp_path / "bench" / "sampling_per_pixel.png").exists()
