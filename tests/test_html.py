@@ -111,15 +111,18 @@ def test_page_renders_its_formulas_images_and_tables(page, server, tmp_path):
 def screenshot(server, page, report, tmp_path):
     """results/screenshots/<page>.jpg, the whole page as a small JPEG (the set stays near 2 MB),
     written only when the page's HTML changed since the last one (its hash is in pages.json), so a
-    rerun that changes nothing commits nothing."""
+    rerun that changes nothing commits nothing. Sphinx's cache-busting ``?v=<hash>`` on static links,
+    which an incremental build adds and a clean one leaves out, is not part of the hash."""
     import hashlib
     import json
+    import re
 
     from PIL import Image
     SHOTS.mkdir(parents=True, exist_ok=True)
     target, hashes = SHOTS / f"{page}.jpg", SHOTS / "pages.json"
     known = json.loads(hashes.read_text()) if hashes.is_file() else {}
-    digest = hashlib.sha256((HTML / "book" / f"{page}.html").read_bytes()).hexdigest()[:16]
+    html = re.sub(rb"\?v=[0-9a-f]{8}\b", b"", (HTML / "book" / f"{page}.html").read_bytes())
+    digest = hashlib.sha256(html).hexdigest()[:16]
     if target.is_file() and known.get(page) == digest:
         return
     height = min(max(int(report["height"]), 900), 12_000)                 # the whole page, within reason
