@@ -16,6 +16,8 @@ seed of both sides that the chapter's ``results/<profile>/<chapter>/`` stands on
 
 Every verdict carries the runs' training images, the seeds per side, each side's mean and
 range, and whether every run's held-out curve flattened (:func:`pixelbook.results.curve_end`).
+A claim about overfitting (``about_overfitting``) is tested only where the runs of its worse side
+overfit (:func:`pixelbook.results.overfits`); elsewhere it is not tested, and the evidence says why.
 A claim about speed (``timing``: the benchmark it reads) stands on a benchmark's rows instead
 (``results/bench/<timing>.json``, :func:`pixelbook.results.read_bench`), each side one row picked
 by its model and :attr:`Side.row`. ``bench train`` times every family at its leaderboard size and
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .storage import REPO
-from .results import FLAT_BPD, Column, complete, curve_end, landed_runs, read_bench, separated, write_table
+from .results import FLAT_BPD, Column, complete, curve_end, landed_runs, overfits, read_bench, separated, write_table
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class Claim:
     untested: str | None = None       # why the book cannot test it, for claims it lists but cannot test
     budget: str | None = None         # the leaderboard's second budget: the label of both sides' runs
     timing: str | None = None         # evidence: this benchmark's repeated timings ("train", "sampling"), not runs
+    about_overfitting: bool = False   # tested only where the worse side's runs overfit (results.overfits)
 
 
 VERDICTS = ("reproduced", "not separated", "contradicted", "not tested")
@@ -133,7 +136,7 @@ CLAIMS = [
     Claim("pixelcnn_pp", "The discretized logistic mixture trains faster than a 256-way softmax (better at equal steps)",
           PIXELCNN_PP, "sections 2.1, 3.4.1, Figure 6", Side("pixelcnn_pp"), Side("pixelcnn_pp", "softmax")),
     Claim("pixelcnn_pp", "Dropout prevents overfitting (without it: train below 2.0, test above 6.0)", PIXELCNN_PP,
-          "section 3.4.3, Figure 8", Side("pixelcnn_pp", "dropout 0.5"), Side("pixelcnn_pp")),
+          "section 3.4.3, Figure 8", Side("pixelcnn_pp", "dropout 0.5"), Side("pixelcnn_pp"), about_overfitting=True),
     Claim("pixelcnn_pp", "Downsampling performs as well as dilated convolutions", PIXELCNN_PP, "section 2.3",
           untested="the book builds no dilated variant; its single-resolution ablation also cuts depth"),
     Claim("pixelcnn_pp", "A small receptive field attains competitive likelihood, with samples lacking global "
@@ -289,6 +292,14 @@ def verdict(claim: Claim, runs, timed=None) -> dict:
     if min(len(better), len(worse)) < 2:
         return {**row, "verdict": "not tested",
                 "evidence": row["evidence"] + " (fewer than 2 seeds a side: no verdict)"}
+    fitted = [overfits(r) for r in worse] if claim.about_overfitting else [True]
+    if not all(fitted):
+        return {**row, "verdict": "not tested", "evidence": row["evidence"] + (
+            f" ({claim.worse.describe()}: a run without a held-out curve, so no sign of overfitting: no verdict)"
+            if None in fitted else
+            f" ({claim.worse.describe()} does not overfit at this budget: {fitted.count(False)} of {len(worse)} "
+            f"held-out curves end within {FLAT_BPD} of their lowest point, so there is no overfitting to prevent: "
+            f"no verdict)")}
     return {**row, "verdict": compare(claim, values["better"], values["worse"])}
 
 

@@ -119,6 +119,15 @@ def curve_end(run) -> dict | None:
             "from_images": images[quarter], "to_images": images[-1]}
 
 
+def overfits(run) -> bool | None:
+    """Whether a run overfitted: its held-out bits/dim ended more than :data:`FLAT_BPD` above the
+    lowest point of its curve. None without a curve of 3+ points."""
+    curve = run.get("curve") or []
+    if len(curve) < 3:
+        return None
+    return curve[-1][3] - min(point[3] for point in curve) > FLAT_BPD
+
+
 # The runs a chapter folder records: its last execution's (``metrics.json``) and those the run queue
 # or a device import landed since (``finished_runs.json``, until the chapter executes again).
 METRICS, FINISHED_RUNS = "metrics.json", "finished_runs.json"

@@ -73,6 +73,23 @@ def test_the_probe_claims_read_each_seeds_probe_by_its_dotted_path():
     assert claims.verdict(loss, middle[:1] + short)["verdict"] == "not tested"          # one seed of the main run
 
 
+def test_a_claim_about_overfitting_is_tested_only_where_the_worse_side_overfits():
+    """Dropout 'prevents overfitting': a budget at which the run without it still improves held
+    out has no overfitting to prevent, so a worse test bits/dim with dropout contradicts nothing."""
+    dropout = next(c for c in claims.CLAIMS if c.about_overfitting)
+    falling = [[0, 0, 0, 4.0], [1, 750, 0, 3.5], [2, 1000, 0, 3.4]]
+    rising = [[0, 0, 0, 4.0], [1, 750, 0, 3.3], [2, 1000, 0, 3.4]]
+    with_dropout = [run("pixelcnn_pp", 3.2 + s / 100, s, "dropout 0.5", curve=falling) for s in (0, 1)]
+    for curve, verdict in ((falling, "not tested"), (rising, "reproduced"), (None, "not tested")):
+        without = [run("pixelcnn_pp", 3.4 + s / 100, s, curve=curve) for s in (0, 1)]
+        row = claims.verdict(dropout, with_dropout + without)
+        assert row["verdict"] == verdict, (curve, row)
+    assert "does not overfit at this budget: 2 of 2" in claims.verdict(
+        dropout, with_dropout + [run("pixelcnn_pp", 3.0 + s / 100, s, curve=falling) for s in (0, 1)])["evidence"]
+    assert results.overfits({"curve": rising}) and not results.overfits({"curve": falling})
+    assert results.overfits({"curve": []}) is None
+
+
 def test_a_curve_is_flat_when_its_last_quarter_gains_little():
     still = {"curve": [[0, 0, 0, 4.0], [1, 750, 0, 3.5], [2, 1000, 0, 3.4]]}
     flat = {"curve": [[0, 0, 0, 4.0], [1, 750, 0, 3.41], [2, 1000, 0, 3.40]]}
