@@ -292,8 +292,8 @@ def verdict(claim: Claim, runs, timed=None) -> dict:
     if min(len(better), len(worse)) < 2:
         return {**row, "verdict": "not tested",
                 "evidence": row["evidence"] + " (fewer than 2 seeds a side: no verdict)"}
-    fitted = [overfits(r) for r in worse]
-    if claim.about_overfitting and not all(fitted):
+    fitted = [overfits(r) for r in worse] if claim.about_overfitting else []
+    if not all(fitted):                             # a claim about overfitting where the runs show none
         return {**row, "verdict": "not tested", "evidence": row["evidence"] + (
             f" ({claim.worse.describe()}: a run without a held-out curve, so no sign of overfitting: no verdict)"
             if None in fitted else
